@@ -1,0 +1,44 @@
+"""Every message on every tagstream topic, the topic names, and their JSON Schemas.
+
+This package imports nothing else from the project: the other rooms depend on it,
+never the other way round.
+"""
+
+from contracts.base import SCHEMA_VERSION, ContractModel
+from contracts.deadletter import DeadLetter, ErrorCode, ErrorInfo, SourcePosition
+from contracts.errors import ContractError, TagstreamError
+from contracts.events import CatalogEvent, EventType, ImageRef, ProductData
+from contracts.labels import LabelFeedback, LabelSource
+from contracts.rollout import PilotCohort, RolloutStage, RolloutState
+from contracts.tags import AttributeTag, FeatureSummary, LabelScore, ModelRef, RolloutArm, RolloutRef, TagPrediction, Timings
+from contracts.topics import Topic, Topics
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AttributeTag",
+    "CatalogEvent",
+    "ContractError",
+    "ContractModel",
+    "DeadLetter",
+    "ErrorCode",
+    "ErrorInfo",
+    "EventType",
+    "FeatureSummary",
+    "ImageRef",
+    "LabelFeedback",
+    "LabelScore",
+    "LabelSource",
+    "ModelRef",
+    "PilotCohort",
+    "ProductData",
+    "RolloutArm",
+    "RolloutRef",
+    "RolloutStage",
+    "RolloutState",
+    "SourcePosition",
+    "TagPrediction",
+    "TagstreamError",
+    "Timings",
+    "Topic",
+    "Topics",
+]

@@ -1,0 +1,28 @@
+"""Topic names: the one place they are spelled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    compacted: bool = False
+    doc: str = ""
+
+
+class Topics:
+    """Every topic tagstream reads or writes."""
+
+    EVENTS = Topic("catalog.events", doc="CatalogEvent from producers; key = product_id")
+    DEAD_LETTERS = Topic("catalog.events.dlq", doc="DeadLetter: events the tagger could not process")
+    TAGS = Topic("catalog.tags", doc="TagPrediction published to consumers; key = product_id")
+    TAGS_SHADOW = Topic("catalog.tags.shadow", doc="TagPrediction of a candidate in shadow; not published")
+    REVIEW = Topic("catalog.review", doc="TagPrediction with an attribute that needs a person")
+    LABELS = Topic("catalog.labels", doc="LabelFeedback: delayed ground truth")
+    ROLLOUT = Topic("tagstream.rollout", compacted=True, doc="RolloutState every tagger follows")
+
+    @classmethod
+    def all(cls) -> list[Topic]:
+        return [v for v in vars(cls).values() if isinstance(v, Topic)]

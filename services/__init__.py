@@ -1,0 +1,1 @@
+"""The running processes of tagstream and their wiring: tagger, model, Triton host, local stack, CLI."""

@@ -1,0 +1,1 @@
+"""Pieces every tagstream process shares: the settings base, Kafka clients, logging."""

@@ -1,0 +1,1 @@
+"""The multi-task catalogue model: attribute taxonomy, network, serving contract."""
