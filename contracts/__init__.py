@@ -10,7 +10,16 @@ from contracts.errors import ContractError, TagstreamError
 from contracts.events import CatalogEvent, EventType, ImageRef, ProductData
 from contracts.labels import LabelFeedback, LabelSource
 from contracts.rollout import PilotCohort, RolloutStage, RolloutState
-from contracts.tags import AttributeTag, FeatureSummary, LabelScore, ModelRef, RolloutArm, RolloutRef, TagPrediction, Timings
+from contracts.tags import (
+    AttributeTag,
+    FeatureSummary,
+    LabelScore,
+    ModelRef,
+    RolloutArm,
+    RolloutRef,
+    TagPrediction,
+    Timings,
+)
 from contracts.topics import Topic, Topics
 
 __all__ = [

@@ -43,6 +43,8 @@ class DeadLetter(ContractModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     original_value_b64: str
+    original_truncated: bool = Field(False, description="true when the value was cut to the tagger's size "
+                                     "limit; the whole record stays at `source` until retention")
     original_key_b64: str | None = None
     original_headers: list[tuple[str, str]] = Field(default_factory=list,
                                                    description="header name and base64 value")

@@ -8,7 +8,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, NoBrokersAvailable, TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from contracts import Topic, Topics
 from contracts.errors import TagstreamError
@@ -58,9 +58,9 @@ def admin(settings: KafkaSettings, *, timeout_s: float = 10.0) -> KafkaAdminClie
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return KafkaAdminClient(**settings.kafka_client_kwargs(),
-                                    client_id=f"{settings.kafka_client_id}-admin")
-        except NoBrokersAvailable as e:
+            return KafkaAdminClient(**settings.kafka_client_kwargs(), client_id=f"{settings.kafka_client_id}-admin",
+                                    bootstrap_timeout_ms=int(max(timeout_s, 1) * 1000))
+        except KafkaError as e:  # kafka-python 3 raises KafkaTimeoutError when no broker answers
             if time.monotonic() > deadline:
                 raise BrokerUnavailable(f"no Kafka broker answers at {settings.kafka_bootstrap}",
                                         hint="start one with `tagstream up` or set TAGSTREAM_KAFKA_BOOTSTRAP") from e

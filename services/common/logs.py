@@ -6,7 +6,8 @@ import logging
 import re
 import sys
 
-_SECRET = re.compile(r"(?i)(password|secret|token|sasl_plain_password|ssl_password)(['\"]?\s*[:=]\s*['\"]?)([^'\",\s}]+)")
+_SECRET = re.compile(
+    r"(?i)(password|secret|token|sasl_plain_password|ssl_password)(['\"]?\s*[:=]\s*['\"]?)([^'\",\s}]+)")
 
 
 class RedactingFormatter(logging.Formatter):

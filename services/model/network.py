@@ -7,6 +7,8 @@ larger one for GPUs.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -31,7 +33,7 @@ class Backbone(nn.Module):
     def __init__(self, width: int = 16, depth: int = 4) -> None:
         super().__init__()
         channels = [3] + [width * 2**i for i in range(depth)]
-        self.blocks = nn.Sequential(*(_block(a, b) for a, b in zip(channels, channels[1:], strict=False)))
+        self.blocks = nn.Sequential(*(_block(a, b) for a, b in itertools.pairwise(channels)))
         self.out_features = channels[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`. Both install what they need first.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# pip prints one line per unreachable mirror folder configured on some machines; hide only those.
+QUIET_PIP := sed "/is ignored: it is neither a file nor a directory/d"
+
+.PHONY: install demo test bench lint schemas down clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing tagstream with the local stack (a few minutes the first time)"
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first and pinned: 2.13.0 is a CPU build on these machines; other ranges pull CUDA wheels.
+	$(BIN)/pip install -q "torch==2.13.0" 2>&1 | $(QUIET_PIP)
+	$(BIN)/pip install -q -e ".[local,dev]" 2>&1 | $(QUIET_PIP)
+	$(BIN)/tagstream --help > /dev/null
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/tagstream demo
+
+test: install
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/tagstream bench pipeline
+
+lint: install
+	$(BIN)/ruff check contracts services monitoring rollout tests
+
+schemas: install
+	$(BIN)/tagstream contracts export
+
+down:
+	-$(BIN)/tagstream down
+
+clean: down
+	rm -rf $(VENV) .tagstream .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The ``tagstream`` command line."""

@@ -1,0 +1,5 @@
+import sys
+
+from services.tagger.main import main
+
+sys.exit(main())

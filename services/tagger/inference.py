@@ -1,0 +1,60 @@
+"""Triton over gRPC: one call per batch; every Triton or transport failure becomes ``InferenceUnavailable``."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from services.model.serving import INPUT_NAME, OUTPUT_NAMES
+from services.tagger.errors import InferenceUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class TritonTagger:
+    """Calls ``catalog_tagger`` on one Triton server. Thread-safe: gRPC channels may be shared."""
+
+    def __init__(self, url: str, model: str, version: str = "", timeout_s: float = 10.0) -> None:
+        self.url = url
+        self.model = model
+        self.version = version
+        self.timeout_s = timeout_s
+        self._client = grpcclient.InferenceServerClient(url=url)
+        self._outputs = [grpcclient.InferRequestedOutput(name) for name in OUTPUT_NAMES]
+
+    def ready(self) -> bool:
+        try:
+            return bool(self._client.is_model_ready(self.model, self.version))
+        except InferenceServerException:
+            return False
+
+    def served_version(self) -> str:
+        """The version Triton serves under this name (the newest when none is pinned)."""
+        if self.version:
+            return self.version
+        try:
+            versions = self._client.get_model_metadata(self.model).versions
+        except InferenceServerException as e:
+            raise InferenceUnavailable(f"Triton at {self.url} has no model {self.model}: {e.message()}") from e
+        return max(versions, key=int) if versions else "1"
+
+    def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """``images``: uint8 (N, H, W, 3). Returns one (N, classes) float32 array per output name."""
+        inp = grpcclient.InferInput(INPUT_NAME, list(images.shape), "UINT8")
+        inp.set_data_from_numpy(images)
+        try:
+            result = self._client.infer(self.model, [inp], model_version=self.version, outputs=self._outputs,
+                                        client_timeout=self.timeout_s)
+        except InferenceServerException as e:
+            raise InferenceUnavailable(f"Triton at {self.url} failed: {e.status()} {e.message()}") from e
+        outputs = {name: result.as_numpy(name) for name in OUTPUT_NAMES}
+        missing = [n for n, v in outputs.items() if v is None or v.shape[0] != images.shape[0]]
+        if missing:
+            raise InferenceUnavailable(f"Triton answered without outputs {missing}; is the right model loaded?")
+        return outputs
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,85 @@
+"""The tagger process: wire settings, clients and the pipeline; SIGTERM drains and exits 0."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from contextlib import ExitStack
+
+from kafka.errors import KafkaError
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from services.common import kafka
+from services.common.logs import configure
+from services.tagger.fetch import FetchPolicy, SafeFetcher
+from services.tagger.health import HealthServer
+from services.tagger.inference import TritonTagger
+from services.tagger.pipeline import Tagger
+from services.tagger.settings import TaggerSettings
+
+log = logging.getLogger("services.tagger")
+
+
+def _connect(settings: TaggerSettings, stop: threading.Event) -> tuple[object, object] | None:
+    """Consumer and producer; waits for the broker (with a log line now and then) until stopped."""
+    delay, last_log = 0.5, 0.0
+    while not stop.is_set():
+        try:
+            consumer = kafka.consumer(settings, group_id=settings.group_id, client_id=settings.instance_id,
+                                      session_timeout_ms=settings.session_timeout_ms,
+                                      heartbeat_interval_ms=settings.heartbeat_interval_ms,
+                                      max_poll_records=settings.max_poll_records)
+            producer = kafka.producer(settings, client_id=settings.instance_id)
+            return consumer, producer
+        except KafkaError as e:  # KafkaTimeoutError when no broker answers in time
+            if time.monotonic() - last_log > 10:
+                log.warning("Kafka at %s not reachable (%s); retrying", settings.kafka_bootstrap, e)
+                last_log = time.monotonic()
+            stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+    return None
+
+
+def main() -> int:
+    try:
+        settings = TaggerSettings()
+    except (ValidationError, SettingsError) as e:
+        print(f"tagger: invalid settings: {e}", file=sys.stderr)
+        return 2
+    configure(settings.log_level, name=settings.instance_id)
+    log.info("starting with %s", settings.redacted())
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("%s received: finishing in-flight work", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    with ExitStack() as stack:
+        clients = _connect(settings, stop)
+        if clients is None:
+            return 0
+        consumer, producer = clients
+        stack.callback(producer.close)
+        triton = TritonTagger(settings.triton_url, settings.triton_model, settings.triton_model_version,
+                              settings.triton_timeout_s)
+        stack.callback(triton.close)
+        fetcher = SafeFetcher(FetchPolicy(timeout_s=settings.fetch_timeout_s, max_bytes=settings.image_max_bytes,
+                                          allow_hosts=frozenset(settings.url_allow_hosts)))
+        tagger = Tagger(settings, consumer=consumer, producer=producer, triton=triton, fetcher=fetcher)
+        health = HealthServer(settings.metrics_host, settings.metrics_port, liveness=tagger.liveness,
+                              readiness=tagger.readiness)
+        health.start()
+        stack.callback(health.stop)
+        log.info("metrics, /healthz and /readyz on http://%s:%d", settings.metrics_host, health.port)
+        return tagger.run(stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

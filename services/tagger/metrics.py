@@ -1,0 +1,32 @@
+"""The tagger's Prometheus metrics, each declared once with a fixed label set."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+EVENTS_CONSUMED = Counter("tagstream_events_consumed_total", "Records read from catalog.events")
+EVENTS_TAGGED = Counter("tagstream_events_tagged_total", "Tags acknowledged by the broker", ["arm"])
+EVENTS_REVIEW = Counter("tagstream_events_review_total", "Tags also sent to catalog.review")
+DEAD_LETTERS = Counter("tagstream_dead_letters_total", "Records sent to the dead-letter topic", ["code"])
+TRITON_ERRORS = Counter("tagstream_triton_errors_total", "Failed Triton calls (retried, never dead-lettered)")
+COMMITS = Counter("tagstream_commits_total", "Offset commits", ["result"])
+
+BATCH_SIZE = Histogram("tagstream_batch_size", "Images per Triton request",
+                       buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+INFERENCE_SECONDS = Histogram("tagstream_inference_seconds", "Triton call latency per batch",
+                              buckets=_LATENCY_BUCKETS)
+PREPROCESS_SECONDS = Histogram("tagstream_preprocess_seconds", "Load, decode and resize of one image",
+                               buckets=_LATENCY_BUCKETS)
+END_TO_END_SECONDS = Histogram("tagstream_end_to_end_seconds", "Event time to tag acknowledged",
+                               buckets=_LATENCY_BUCKETS)
+
+IN_FLIGHT = Gauge("tagstream_in_flight", "Events read but not yet acknowledged")
+PAUSED = Gauge("tagstream_paused", "1 while consumption is paused (backpressure or Triton outage)")
+TRITON_UP = Gauge("tagstream_triton_up", "1 when the last Triton call succeeded")
+POSITION = Gauge("tagstream_consumer_position", "Next offset this consumer will read", ["partition"])
+HIGH_WATERMARK = Gauge("tagstream_consumer_high_watermark",
+                       "High watermark from the last fetch response", ["partition"])
+LAG = Gauge("tagstream_consumer_lag", "High watermark minus position", ["partition"])
+COMMITTED = Gauge("tagstream_committed_offset", "Last committed offset", ["partition"])

@@ -1,0 +1,45 @@
+"""``python -m services.tritonhost``: serve until SIGTERM or SIGINT, then stop tritonserver and exit 0."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from services.common.logs import configure
+from services.tritonhost.server import TritonHost
+from services.tritonhost.settings import TritonHostSettings
+
+log = logging.getLogger("services.tritonhost")
+
+#: How often the main thread checks that tritonserver and the model are still alive.
+WATCH_PERIOD_S = 1.0
+
+
+def main() -> int:
+    settings = TritonHostSettings()
+    configure(settings.log_level, name="tritonhost")
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    host = TritonHost(settings)
+    try:
+        host.start()
+        while not stop.wait(WATCH_PERIOD_S):
+            if not host.alive():
+                log.error("tritonserver or the model stopped on its own; exiting (see the lines above)")
+                return 1
+        return 0
+    finally:
+        host.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

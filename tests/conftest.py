@@ -1,0 +1,121 @@
+"""Fixtures shared by every test room: free loopback ports and local stacks that always stop.
+
+Integration tests (``@pytest.mark.integration``) get real processes from these factories: each stack
+lives in its own temporary state directory on free ports, never the defaults, so the tests run
+beside a developer's own ``tagstream up``. Do not kill or stop components of the session-scoped
+stacks (``triton_stack``, ``local_stack``); use ``stack_factory`` for that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.stack import LocalStack, StackSettings
+
+#: ``stack_factory(components=None, **settings_overrides) -> LocalStack`` (started, ready).
+StackFactory = Callable[..., LocalStack]
+
+#: Consumer-group timings that make a group join take seconds, not tens of seconds (see environment.md).
+FAST_GROUP_ENV = {"TAGSTREAM_SESSION_TIMEOUT_MS": "6000", "TAGSTREAM_HEARTBEAT_INTERVAL_MS": "2000"}
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports nothing listens on right now (held open together while chosen)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
+
+
+def free_port_range(count: int, attempts: int = 50) -> int:
+    """The first of ``count`` consecutive free ports (tagger i listens on base + i)."""
+    for _ in range(attempts):
+        base = free_port()
+        if base + count <= 65535 and all(_bindable(p) for p in range(base, base + count)):
+            return base
+    raise RuntimeError(f"found no {count} consecutive free ports")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def stack_settings(state_dir: Path, **overrides: Any) -> StackSettings:
+    """StackSettings in ``state_dir`` with every port free; ``overrides`` win."""
+    broker, s3, grpc, http, metrics = free_ports(5)
+    taggers = int(overrides.get("taggers", 1))
+    defaults: dict[str, Any] = {
+        "state_dir": state_dir, "broker_port": broker, "s3_port": s3, "triton_grpc_port": grpc,
+        "triton_http_port": http, "triton_metrics_port": metrics,
+        "tagger_metrics_port": free_port_range(max(taggers, 1)), "partitions": 4, "taggers": taggers,
+        "tagger_env": dict(FAST_GROUP_ENV), "ready_timeout_s": 90.0,
+    }
+    return StackSettings(**{**defaults, **overrides})
+
+
+@contextlib.contextmanager
+def _stacks(root: Path) -> Iterator[StackFactory]:
+    stacks: list[LocalStack] = []
+
+    def make(components: list[str] | None = None, **overrides: Any) -> LocalStack:
+        stack = LocalStack(stack_settings(root / f"stack-{len(stacks)}", **overrides))
+        stacks.append(stack)
+        stack.start(components)
+        return stack
+
+    try:
+        yield make
+    finally:
+        for stack in reversed(stacks):
+            stack.stop()
+
+
+@pytest.fixture
+def stack_factory(tmp_path: Path) -> Iterator[StackFactory]:
+    """Start stacks for one test; every one is stopped after it, pass or fail."""
+    with _stacks(tmp_path) as make:
+        yield make
+
+
+@pytest.fixture(scope="session")
+def session_stack_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFactory]:
+    with _stacks(tmp_path_factory.mktemp("stacks")) as make:
+        yield make
+
+
+@pytest.fixture(scope="session")
+def _session_stack(session_stack_factory: StackFactory) -> LocalStack:
+    """One stack per test session, started a component at a time by the fixtures below."""
+    return session_stack_factory([], taggers=1)
+
+
+@pytest.fixture(scope="session")
+def triton_stack(_session_stack: LocalStack) -> LocalStack:
+    """The session stack with Triton running (about 10 s to start, once)."""
+    _session_stack.start(["triton"])
+    return _session_stack
+
+
+@pytest.fixture(scope="session")
+def local_stack(_session_stack: LocalStack) -> LocalStack:
+    """The session stack with everything running: memory broker with topics, Triton, one tagger."""
+    _session_stack.start()
+    return _session_stack
