@@ -1,0 +1,205 @@
+"""``tagstream bench pipeline``: each component's raw rate and the end-to-end rate, in one run.
+
+On a private stack (temporary state directory, free ports) it measures, with the same events:
+
+1. the broker: consume the events and produce them again (a tagger that does nothing), events/s;
+2. decode + preprocess: base64, Pillow decode, resize, feature summary, on the tagger's threads, images/s;
+3. Triton: batches of the tagger's batch size from the tagger's number of threads, images/s;
+4. end to end: a real tagger process drains the backlog; rate = events / (last tag - first receipt);
+5. latency: fresh events paced at half the end-to-end rate; event time to tag read from ``catalog.tags``.
+
+``ratio`` = end-to-end rate / slowest component rate. Triton's own metrics say whether it batched
+on the server (executions fewer than requests).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from kafka import KafkaConsumer, TopicPartition
+
+from contracts import CatalogEvent, TagPrediction, Topic, Topics
+from services.common import kafka
+from services.stack import LocalStack, StackSettings
+from services.tagger.fetch import FetchPolicy, SafeFetcher
+from services.tagger.imaging import decode, image_bytes, stack, summarise
+from services.tagger.inference import TritonTagger
+from services.tagger.settings import TaggerSettings
+from services.traffic.produce import produce
+from services.traffic.synthetic import GeneratedRecord, generate
+
+log = logging.getLogger(__name__)
+PASSTHROUGH = Topic("bench.passthrough")
+
+
+@dataclass
+class PipelineFigures:
+    events: int
+    batch_size: int
+    broker_rate: float
+    preprocess_rate: float
+    preprocess_rate_one_thread: float
+    triton_rate: float
+    end_to_end_rate: float
+    ratio: float
+    slowest: str
+    p50_ms: float
+    p99_ms: float
+    latency_rate: float
+    triton_requests: int
+    triton_executions: int
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _free_ports(count: int) -> list[int]:
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _broker_rate(stack_: LocalStack, n: int) -> float:
+    """Consume ``n`` events and produce each again, as fast as the client allows."""
+    settings = stack_.kafka_settings()
+    kafka.ensure_topics(settings, partitions=stack_.settings.partitions, topics=[PASSTHROUGH])
+    consumer = kafka.consumer(settings, group_id="bench-broker", client_id="bench", session_timeout_ms=6000,
+                              heartbeat_interval_ms=2000)
+    producer = kafka.producer(settings, client_id="bench")
+    consumer.subscribe([Topics.EVENTS.name])
+    seen, start = 0, None
+    while seen < n:
+        for records in consumer.poll(timeout_ms=200, max_records=1000).values():
+            start = start or time.perf_counter()
+            for record in records:
+                producer.send(PASSTHROUGH.name, key=record.key, value=record.value)
+            seen += len(records)
+    producer.flush()
+    elapsed = time.perf_counter() - (start or time.perf_counter())
+    consumer.close(autocommit=False)
+    producer.close()
+    return n / elapsed
+
+
+def _decode_all(events: list[CatalogEvent], threads: int, settings: TaggerSettings, batch: int) -> tuple[float, list]:
+    fetcher = SafeFetcher(FetchPolicy())
+
+    def one(event: CatalogEvent):
+        return decode(image_bytes(event.data.image, fetcher, settings.image_max_bytes),
+                      max_pixels=settings.image_max_pixels)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        images = list(pool.map(one, events))
+    for i in range(0, len(images), batch):
+        chunk = images[i:i + batch]
+        summarise(stack(chunk), [c.width for c in chunk], [c.height for c in chunk], [c.nbytes for c in chunk])
+    return len(events) / (time.perf_counter() - start), images
+
+
+def _triton_rate(url: str, pixels: np.ndarray, batch: int, threads: int) -> float:
+    client = TritonTagger(url, "catalog_tagger")
+    batches = [pixels[i:i + batch] for i in range(0, len(pixels) - batch + 1, batch)]
+    client.infer(batches[0])  # warm-up
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(client.infer, batches))
+    elapsed = time.perf_counter() - start
+    client.close()
+    return len(batches) * batch / elapsed
+
+
+def _read_tags(settings, want: set[str], timeout_s: float) -> dict[str, tuple[TagPrediction, float]]:
+    consumer = KafkaConsumer(**settings.kafka_client_kwargs(), group_id=None, enable_auto_commit=False)
+    consumer.assign([TopicPartition(Topics.TAGS.name, p) for p in consumer.partitions_for_topic(Topics.TAGS.name)])
+    consumer.seek_to_beginning()
+    got: dict[str, tuple[TagPrediction, float]] = {}
+    deadline = time.monotonic() + timeout_s
+    while not want <= set(got) and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=50, max_records=2000).values():
+            now = time.time()
+            for record in records:
+                tag = TagPrediction.model_validate_json(record.value)
+                if tag.event_id in want and tag.event_id not in got:
+                    got[tag.event_id] = (tag, now)
+    consumer.close()
+    if not want <= set(got):
+        raise TimeoutError(f"only {len(got)} of {len(want)} tags arrived within {timeout_s:.0f} s")
+    return got
+
+
+def _triton_counts(metrics_port: int) -> tuple[int, int]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    counts = {"nv_inference_request_success": 0, "nv_inference_exec_count": 0}
+    for line in text.splitlines():
+        name = line.split("{", 1)[0]
+        if name in counts and 'model="catalog_tagger"' in line:
+            counts[name] += int(float(line.rsplit(" ", 1)[1]))
+    return counts["nv_inference_request_success"], counts["nv_inference_exec_count"]
+
+
+def run(events: int = 2000, seed: int = 7, progress: bool = True) -> PipelineFigures:
+    tagger = TaggerSettings()
+    with tempfile.TemporaryDirectory(prefix="tagstream-bench-") as tmp:
+        broker, s3, grpc, http, metrics, tagger_port = _free_ports(6)
+        settings = StackSettings(state_dir=Path(tmp), broker_port=broker, s3_port=s3, triton_grpc_port=grpc,
+                                 triton_http_port=http, triton_metrics_port=metrics, tagger_metrics_port=tagger_port,
+                                 taggers=1, broker_storage="memory")
+        with LocalStack(settings) as local:
+            local.start(["broker", "triton"])
+            kafka_settings = local.kafka_settings()
+            records: list[GeneratedRecord] = list(generate(events, seed=seed))
+            parsed = [CatalogEvent.model_validate_json(r.value) for r in records]
+            produce(kafka_settings, records, progress=progress)
+
+            broker_rate = _broker_rate(local, events)
+            one_thread, _ = _decode_all(parsed[: min(events, 500)], 1, tagger, tagger.batch_max_size)
+            preprocess_rate, images = _decode_all(parsed, tagger.decode_workers, tagger, tagger.batch_max_size)
+            pixels = stack(images)
+            triton_rate = _triton_rate(settings.triton_url, pixels, tagger.batch_max_size, tagger.inference_workers)
+
+            requests0, executions0 = _triton_counts(metrics)
+            local.start_component("tagger-0")
+            tags = _read_tags(kafka_settings, {r.event_id for r in records if r.event_id}, timeout_s=600)
+            first = min(t.timings.received_at for t, _ in tags.values())
+            last = max(t.timings.tagged_at for t, _ in tags.values())
+            end_to_end = events / (last - first).total_seconds()
+            requests1, executions1 = _triton_counts(metrics)
+
+            latency_rate = end_to_end / 2
+            paced = max(200, int(latency_rate * 15))
+            fresh = list(generate(paced, seed=seed + 1, clock=lambda: datetime.now(UTC)))
+            sender = threading.Thread(target=produce, args=(kafka_settings, fresh),
+                                      kwargs={"rate": latency_rate, "progress": False}, daemon=True)
+            sender.start()
+            arrived = _read_tags(kafka_settings, {r.event_id for r in fresh if r.event_id}, timeout_s=600)
+            sender.join()
+            latencies = np.array([(now - tag.timings.event_time.timestamp()) * 1000 for tag, now in arrived.values()])
+
+    rates = {"broker": broker_rate, "preprocess": preprocess_rate, "triton": triton_rate}
+    slowest = min(rates, key=rates.__getitem__)
+    return PipelineFigures(
+        events=events, batch_size=tagger.batch_max_size, broker_rate=round(broker_rate, 1),
+        preprocess_rate=round(preprocess_rate, 1), preprocess_rate_one_thread=round(one_thread, 1),
+        triton_rate=round(triton_rate, 1), end_to_end_rate=round(end_to_end, 1),
+        ratio=round(end_to_end / rates[slowest], 3), slowest=slowest,
+        p50_ms=round(float(np.percentile(latencies, 50)), 1), p99_ms=round(float(np.percentile(latencies, 99)), 1),
+        latency_rate=round(latency_rate, 1), triton_requests=requests1 - requests0,
+        triton_executions=executions1 - executions0,
+    )

@@ -1,0 +1,47 @@
+"""``tagstream bench``: benchmarks that print figures (never part of the test suite)."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+bench_app = typer.Typer(help="Benchmarks that print figures measured in one run.", no_args_is_help=True)
+
+
+@bench_app.command("pipeline")
+def pipeline(
+    events: int = typer.Option(2000, min=100, help="events per measurement"),
+    seed: int = typer.Option(7, help="seed of the synthetic events"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+) -> None:
+    """Raw broker, decode and Triton rates, the end-to-end rate and latency, on a private local stack."""
+    from services.bench.pipeline import run
+
+    figures = run(events=events, seed=seed, progress=not as_json)
+    if as_json:
+        print(json.dumps(figures.as_dict()))
+        return
+    table = Table(title=f"tagstream bench pipeline ({events} events, batch {figures.batch_size})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("broker: consume + produce", f"{figures.broker_rate:,.0f} events/s"),
+        ("decode + preprocess (tagger threads)", f"{figures.preprocess_rate:,.0f} images/s"),
+        ("decode + preprocess (one thread)", f"{figures.preprocess_rate_one_thread:,.0f} images/s"),
+        ("Triton at the tagger's batch size", f"{figures.triton_rate:,.0f} images/s"),
+        ("end to end", f"{figures.end_to_end_rate:,.0f} events/s"),
+        ("ratio (end to end / slowest)", f"{figures.ratio:.2f} (slowest: {figures.slowest})"),
+        (f"latency p50 at {figures.latency_rate:,.0f} events/s", f"{figures.p50_ms:,.0f} ms"),
+        (f"latency p99 at {figures.latency_rate:,.0f} events/s", f"{figures.p99_ms:,.0f} ms"),
+        ("Triton requests / executions", f"{figures.triton_requests:,} / {figures.triton_executions:,}"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bench_app, name="bench")
