@@ -34,9 +34,15 @@ def pipeline(
         ("Triton at the tagger's batch size", f"{figures.triton_rate:,.0f} images/s"),
         ("end to end", f"{figures.end_to_end_rate:,.0f} events/s"),
         ("ratio (end to end / slowest)", f"{figures.ratio:.2f} (slowest: {figures.slowest})"),
+        ("shared-CPU bound 1/Σ(1/rate)", f"{figures.shared_cpu_bound:,.0f} events/s"),
+        ("end to end / shared-CPU bound", f"{figures.ratio_to_shared_cpu_bound:.2f}"),
         (f"latency p50 at {figures.latency_rate:,.0f} events/s", f"{figures.p50_ms:,.0f} ms"),
         (f"latency p99 at {figures.latency_rate:,.0f} events/s", f"{figures.p99_ms:,.0f} ms"),
-        ("Triton requests / executions", f"{figures.triton_requests:,} / {figures.triton_executions:,}"),
+        ("Triton requests / executions, end to end", f"{figures.triton_requests:,} / {figures.triton_executions:,}"),
+        ("Triton requests / executions, alone",
+         f"{figures.triton_alone_requests:,} / {figures.triton_alone_executions:,}"),
+        ("Triton requests / executions, batch 4 x 8 threads",
+         f"{figures.triton_small_requests:,} / {figures.triton_small_executions:,}"),
     ]
     for row in rows:
         table.add_row(*row)

@@ -48,6 +48,9 @@ def consumer(settings: KafkaSettings, *, group_id: str | None, client_id: str, *
         "session_timeout_ms": 10_000,
         "heartbeat_interval_ms": 3_000,
         "fetch_max_bytes": 32 * 1024 * 1024,
+        # the broker holds an empty fetch this long; Tansu answers at the deadline rather than on new data,
+        # so kafka-python's 500 ms default became the floor of event-to-tag latency
+        "fetch_max_wait_ms": 50,
         "max_partition_fetch_bytes": 16 * 1024 * 1024,
     }
     kwargs.update(overrides)

@@ -155,17 +155,21 @@ def summarise(pixels: np.ndarray, widths: Sequence[int], heights: Sequence[int],
                          f"{pixels.dtype}")
     if not len(pixels) == len(widths) == len(heights) == len(nbytes):
         raise ValueError("pixels, widths, heights and nbytes must have one entry per image")
-    rgb = pixels.astype(np.float64) / 255.0
-    luma = rgb @ _LUMA  # (N, H, W)
-    top, bottom = rgb.max(axis=3), rgb.min(axis=3)
-    saturation = np.divide(top - bottom, top, out=np.zeros_like(top), where=top > 0).mean(axis=(1, 2))
+    # float32 in units of 0..255 throughout (half the memory traffic of float64), scaled once at the end
+    rgb = pixels.astype(np.float32)
+    luma = rgb @ _LUMA.astype(np.float32)  # (N, H, W)
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]  # elementwise: far faster than max(axis=3)
+    top, bottom = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
+    spread = (top - bottom).astype(np.float32)
+    saturation = np.divide(spread, top, out=np.zeros_like(spread), where=top > 0).mean(axis=(1, 2))
     padded = np.pad(luma, ((0, 0), (1, 1), (1, 1)), mode="edge")
     laplacian = (padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1] + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]
                  - 4.0 * luma)
     # (N, 6) in [0, 1], clipped against float rounding: brightness, contrast, saturation, mean r, g, b
-    unit = np.clip(np.column_stack([luma.mean(axis=(1, 2)), luma.std(axis=(1, 2)), saturation,
-                                    rgb.mean(axis=(1, 2))]), 0.0, 1.0).tolist()
-    sharpness = np.abs(laplacian).mean(axis=(1, 2)).tolist()
+    scaled = np.column_stack([luma.mean(axis=(1, 2)) / 255.0, luma.std(axis=(1, 2)) / 255.0, saturation,
+                              rgb.reshape(len(rgb), -1, 3).mean(axis=1) / 255.0])
+    unit = np.clip(scaled.astype(np.float64), 0.0, 1.0).tolist()
+    sharpness = (np.abs(laplacian).mean(axis=(1, 2)) / 255.0).astype(np.float64).tolist()
     return [
         FeatureSummary(width=int(w), height=int(h), bytes=int(n), brightness=u[0], contrast=u[1],
                        saturation=u[2], sharpness=sharp, mean_r=u[3], mean_g=u[4], mean_b=u[5])
