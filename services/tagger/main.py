@@ -66,7 +66,7 @@ def main() -> int:
         if clients is None:
             return 0
         consumer, producer = clients
-        stack.callback(producer.close)
+        stack.callback(producer.close, timeout=10)
         triton = TritonTagger(settings.triton_url, settings.triton_model, settings.triton_model_version,
                               settings.triton_timeout_s)
         stack.callback(triton.close)
