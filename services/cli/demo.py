@@ -43,7 +43,7 @@ def demo(
     stop = threading.Event()
     sender = threading.Thread(target=_traffic, args=(stack, rate, malformed_ratio, stop), daemon=True)
     sender.start()
-    urls = [stack.tagger_metrics_url(i) for i in range(stack.settings.taggers)]
+    urls = [f"{stack.tagger_metrics_url(i)}/metrics" for i in range(stack.settings.taggers)]
     console.print(f"sending {rate:.0f} events/s ({malformed_ratio:.0%} malformed); Ctrl-C to stop")
     try:
         watch(urls, duration_s=duration)
