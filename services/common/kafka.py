@@ -27,7 +27,7 @@ def producer(settings: KafkaSettings, *, client_id: str, **overrides: Any) -> Ka
         **settings.kafka_client_kwargs(),
         "client_id": f"{settings.kafka_client_id}-{client_id}",
         "acks": "all",
-        "enable_idempotence": True,
+        "enable_idempotence": settings.kafka_idempotence,
         "linger_ms": 5,
         "max_request_size": 16 * 1024 * 1024,
         "retries": 2**31 - 1,

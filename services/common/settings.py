@@ -59,6 +59,7 @@ class KafkaSettings(TagstreamSettings):
     kafka_ssl_certfile: Path | None = Field(None, description="client certificate for mutual TLS")
     kafka_ssl_keyfile: Path | None = Field(None, description="client private key for mutual TLS")
     kafka_ssl_password: SecretStr | None = Field(None, description="password of the client private key")
+    kafka_idempotence: bool = Field(True, description="idempotent producer (a retried send is written once)")
 
     def kafka_client_kwargs(self) -> dict[str, Any]:
         """Connection keyword arguments for any kafka-python client."""

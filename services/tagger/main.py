@@ -1,4 +1,9 @@
-"""The tagger process: wire settings, clients and the pipeline; SIGTERM drains and exits 0."""
+"""The tagger process: wire settings, clients and the pipeline; SIGTERM drains and exits 0.
+
+If the pipeline stops on an error (a produce that the broker never acknowledged), it is rebuilt on
+fresh clients after a backoff, as an orchestrator would restart the process: nothing was committed
+past the failure, so the events are re-delivered. ``TAGSTREAM_RESTART_ON_ERROR=false`` exits instead.
+"""
 
 from __future__ import annotations
 
@@ -61,6 +66,37 @@ def main() -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
+    current: list[Tagger | None] = [None]
+
+    def liveness() -> tuple[bool, dict[str, object]]:
+        tagger = current[0]
+        return (True, {"starting": True}) if tagger is None else tagger.liveness()
+
+    def readiness() -> tuple[bool, dict[str, object]]:
+        tagger = current[0]
+        return (False, {"starting": True}) if tagger is None else tagger.readiness()
+
+    health = HealthServer(settings.metrics_host, settings.metrics_port, liveness=liveness, readiness=readiness)
+    health.start()
+    log.info("metrics, /healthz and /readyz on http://%s:%d", settings.metrics_host, health.port)
+    try:
+        attempt = 0
+        while True:
+            code = _serve(settings, stop, current)
+            if code == 0 or stop.is_set() or not settings.restart_on_error:
+                return code
+            attempt += 1
+            delay = min(30.0, 2.0**attempt)
+            log.warning("pipeline stopped on an error; restarting on fresh clients in %.0f s (attempt %d); "
+                        "uncommitted events will be re-delivered", delay, attempt)
+            current[0] = None
+            stop.wait(delay)
+    finally:
+        health.stop()
+
+
+def _serve(settings: TaggerSettings, stop: threading.Event, current: list[Tagger | None]) -> int:
+    """One life of the pipeline on fresh Kafka and Triton clients; returns its exit code."""
     with ExitStack() as stack:
         clients = _connect(settings, stop)
         if clients is None:
@@ -72,14 +108,8 @@ def main() -> int:
         stack.callback(triton.close)
         fetcher = SafeFetcher(FetchPolicy(timeout_s=settings.fetch_timeout_s, max_bytes=settings.image_max_bytes,
                                           allow_hosts=frozenset(settings.url_allow_hosts)))
-        tagger = Tagger(settings, consumer=consumer, producer=producer, triton=triton, fetcher=fetcher)
-        health = HealthServer(settings.metrics_host, settings.metrics_port, liveness=tagger.liveness,
-                              readiness=tagger.readiness)
-        health.start()
-        stack.callback(health.stop)
-        log.info("metrics, /healthz and /readyz on http://%s:%d", settings.metrics_host, health.port)
-        return tagger.run(stop)
-
+        current[0] = Tagger(settings, consumer=consumer, producer=producer, triton=triton, fetcher=fetcher)
+        return current[0].run(stop)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -51,6 +51,8 @@ class TaggerSettings(KafkaSettings):
     metrics_host: str = Field("127.0.0.1", description="address of /metrics, /healthz and /readyz")
     metrics_port: int = Field(9300, ge=0, le=65535, description="port of /metrics, /healthz and /readyz")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    restart_on_error: bool = Field(True, description="rebuild the pipeline on fresh clients after a fatal error "
+                                                     "instead of exiting 1 (set false under an orchestrator)")
 
     @field_validator("url_allow_hosts", mode="before")
     @classmethod
