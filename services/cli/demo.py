@@ -45,10 +45,12 @@ def demo(
     sender.start()
     urls = [f"{stack.tagger_metrics_url(i)}/metrics" for i in range(stack.settings.taggers)]
     console.print(f"sending {rate:.0f} events/s ({malformed_ratio:.0%} malformed); Ctrl-C to stop")
+    console.print("in another terminal: `tagstream tail catalog.tags`, `tagstream tail catalog.events.dlq`, "
+                  "`tagstream status`")
     try:
         watch(urls, duration_s=duration)
     except KeyboardInterrupt:
-        console.print("stopping")
+        console.print("\nstopping")
     finally:
         stop.set()
         sender.join(timeout=15)
