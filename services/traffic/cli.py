@@ -45,7 +45,7 @@ def _report(summary: ProduceSummary) -> Table:
     table.add_column("sent", justify="right")
     table.add_column("expected outcome")
     if summary.valid:
-        table.add_row(VALID, str(summary.valid), "tagged: catalog.tags (or catalog.review)")
+        table.add_row(VALID, str(summary.valid), "tagged: catalog.tags (and catalog.review if doubtful)")
     for kind in sorted(k for k in summary.counts if k != VALID):
         code = summary.expected_errors.get(kind)
         table.add_row(kind, str(summary.counts[kind]), f"dead letter: {code.value if code else '?'}")
