@@ -8,9 +8,9 @@ Three kinds of threads overlap so one slow stage does not idle the others:
 
 Delivery is at-least-once. An offset becomes committable only when every record produced for
 it (tag, review copy or dead letter) is acknowledged by the broker (see ``offsets.py``); the
-producer is idempotent with acks=all. A Triton outage pauses consumption and retries with
-backoff; it never dead-letters. A producer failure stops the tagger without committing, so the
-next owner of the partitions reprocesses. Tags for one product may be produced out of event
+producer uses acks=all (idempotent by default). What each failure leads to is decided in
+``policy.py``: bad input is dead-lettered, a Triton failure pauses and retries, unacknowledged
+output stops the pipeline without committing. Tags for one product may be produced out of event
 order when two events for it are in flight together: consumers order by ``timings.event_time``.
 """
 
@@ -28,8 +28,8 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from contracts import ErrorCode, ModelRef, Topics
-from services.tagger import messages, metrics
+from contracts import ModelRef, Topics
+from services.tagger import messages, metrics, policy
 from services.tagger.batcher import MicroBatcher
 from services.tagger.errors import InferenceUnavailable, InputError
 from services.tagger.fetch import SafeFetcher
@@ -37,6 +37,7 @@ from services.tagger.imaging import decode, image_bytes, stack, summarise
 from services.tagger.inference import TritonTagger
 from services.tagger.messages import Work
 from services.tagger.offsets import OffsetTracker
+from services.tagger.policy import Action, Stage
 from services.tagger.postprocess import to_tags
 from services.tagger.settings import TaggerSettings
 from services.tagger.validate import parse_event
@@ -121,8 +122,9 @@ class Tagger:
             w.join(timeout=self.settings.triton_timeout_s + 1)
         self.producer.flush(timeout=30)
         self._commit()
+        committed = {tp.partition: offset for tp, offset in sorted(self.offsets.committed().items())}
         self.consumer.close(autocommit=False)
-        log.info("stopped; committed %s", {f"{tp.partition}": o for tp, o in self.offsets.committed().items()})
+        log.info("stopped cleanly; committed offsets by partition: %s", committed)
         return 0
 
     def _accept(self, tp: TopicPartition, record: Any) -> None:
@@ -132,7 +134,7 @@ class Tagger:
         try:
             work.event = parse_event(record.value, record.headers, max_event_bytes=self.settings.max_event_bytes)
         except InputError as e:
-            self._dead_letter(work, e)
+            self._on_error(Stage.VALIDATE, work, e)
             return
         self._decoders.submit(self._decode, work)
 
@@ -142,14 +144,10 @@ class Tagger:
         try:
             raw = image_bytes(work.event.data.image, self.fetcher, self.settings.image_max_bytes)
             work.image = decode(raw, max_pixels=self.settings.image_max_pixels)
-        except InputError as e:
-            self._dead_letter(work, e)
-            return
         except Exception as e:  # a poison image must never kill a worker
-            log.exception("unexpected error decoding %s", work.position)
-            self._dead_letter(work, InputError(ErrorCode.IMAGE_UNDECODABLE,
-                                               f"image could not be decoded: {type(e).__name__}: {e}",
-                                               field="data.image"))
+            if not isinstance(e, InputError):
+                log.exception("unexpected error decoding %s", work.position)
+            self._on_error(Stage.DECODE, work, e)
             return
         elapsed = time.perf_counter() - start
         work.preprocess_ms = elapsed * 1000
@@ -182,7 +180,10 @@ class Tagger:
                 outputs = self.triton.infer(images)
                 if self._model is None:
                     self._model = ModelRef(name=self.triton.model, version=self.triton.served_version())
-            except Exception as e:  # noqa: BLE001 -- any failure of the call pauses and retries, never drops
+            except Exception as e:  # noqa: BLE001 -- the policy decides; by default every failure is retried
+                if policy.decide(Stage.INFER, e) is not Action.RETRY:
+                    self._fatal = e
+                    return None
                 self._outage(e)
                 self._workers_stop.wait(delay)
                 delay = min(delay * 2, self.settings.triton_backoff_max_s)
@@ -227,6 +228,14 @@ class Tagger:
         if work.event is not None:
             metrics.END_TO_END_SECONDS.observe(max(0.0, (datetime.now(UTC) - work.event.time).total_seconds()))
 
+    def _on_error(self, stage: Stage, work: Work, error: BaseException) -> None:
+        """Carry out what the error policy decides for one event."""
+        action = policy.decide(stage, error)
+        if action is Action.DEAD_LETTER:
+            self._dead_letter(work, policy.as_input_error(error))
+        elif action is Action.STOP:
+            self._fatal = error
+
     def _dead_letter(self, work: Work, error: InputError) -> None:
         log.warning("dead-lettered %s: %s%s: %s", work.position, error.code,
                     f" ({error.field})" if error.field else "", error.message)
@@ -250,7 +259,7 @@ class Tagger:
 
         def failed(error: BaseException) -> None:
             log.error("producing for %s failed: %s", work.position, error)
-            self._fatal = error
+            self._on_error(Stage.PRODUCE, work, error)
 
         for topic in topics:
             self.producer.send(topic, key=key, value=value).add_callback(acked).add_errback(failed)

@@ -152,6 +152,7 @@ def test_triton_outage_is_retried_and_nothing_is_dead_lettered():
     code, consumer = run([r.value for r in records], producer=producer, triton=triton)
     assert code == 0
     assert triton.calls > 3
+    assert consumer.commits[-1] == {TP: 10}
     assert not [t for t, _ in producer.sent if t == Topics.DEAD_LETTERS.name]
     assert len({TagPrediction.model_validate_json(v).event_id for t, v in producer.sent
                 if t == Topics.TAGS.name}) == 10

@@ -1,0 +1,32 @@
+import pytest
+from kafka.errors import KafkaTimeoutError
+
+from contracts import ErrorCode
+from services.tagger.errors import InferenceUnavailable, InputError
+from services.tagger.policy import Action, Stage, as_input_error, decide
+
+BAD_IMAGE = InputError(ErrorCode.IMAGE_UNDECODABLE, "broken", field="data.image")
+
+
+@pytest.mark.parametrize(("stage", "error", "action"), [
+    (Stage.VALIDATE, InputError(ErrorCode.NOT_JSON, "x"), Action.DEAD_LETTER),
+    (Stage.DECODE, BAD_IMAGE, Action.DEAD_LETTER),
+    (Stage.DECODE, RuntimeError("decoder bug"), Action.DEAD_LETTER),
+    (Stage.INFER, InferenceUnavailable("down"), Action.RETRY),
+    (Stage.INFER, ValueError("odd answer"), Action.RETRY),
+    (Stage.PRODUCE, KafkaTimeoutError("no ack"), Action.STOP),
+])
+def test_policy_table(stage, error, action):
+    assert decide(stage, error) is action
+
+
+def test_an_outage_is_never_dead_lettered():
+    assert decide(Stage.INFER, InferenceUnavailable("down")) is not Action.DEAD_LETTER
+
+
+def test_unexpected_decoder_errors_become_undecodable_with_the_type_named():
+    error = as_input_error(RuntimeError("boom"))
+    assert error.error_code is ErrorCode.IMAGE_UNDECODABLE
+    assert error.field == "data.image"
+    assert "RuntimeError: boom" in error.message
+    assert as_input_error(BAD_IMAGE) is BAD_IMAGE
