@@ -9,7 +9,6 @@ stacks (``triton_stack``, ``local_stack``); use ``stack_factory`` for that.
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from services.stack import LocalStack, StackSettings
+from services.stack.ports import private_settings
 
 #: ``stack_factory(components=None, **settings_overrides) -> LocalStack`` (started, ready).
 StackFactory = Callable[..., LocalStack]
@@ -25,50 +25,10 @@ StackFactory = Callable[..., LocalStack]
 FAST_GROUP_ENV = {"TAGSTREAM_SESSION_TIMEOUT_MS": "6000", "TAGSTREAM_HEARTBEAT_INTERVAL_MS": "2000"}
 
 
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct ports nothing listens on right now (held open together while chosen)."""
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-        return ports
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
-
-
-def free_port_range(count: int, attempts: int = 50) -> int:
-    """The first of ``count`` consecutive free ports (tagger i listens on base + i)."""
-    for _ in range(attempts):
-        base = free_port()
-        if base + count <= 65535 and all(_bindable(p) for p in range(base, base + count)):
-            return base
-    raise RuntimeError(f"found no {count} consecutive free ports")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def stack_settings(state_dir: Path, **overrides: Any) -> StackSettings:
-    """StackSettings in ``state_dir`` with every port free; ``overrides`` win."""
-    broker, s3, grpc, http, metrics = free_ports(5)
-    taggers = int(overrides.get("taggers", 1))
-    defaults: dict[str, Any] = {
-        "state_dir": state_dir, "broker_port": broker, "s3_port": s3, "triton_grpc_port": grpc,
-        "triton_http_port": http, "triton_metrics_port": metrics,
-        "tagger_metrics_port": free_port_range(max(taggers, 1)), "partitions": 4, "taggers": taggers,
-        "tagger_env": dict(FAST_GROUP_ENV), "ready_timeout_s": 90.0,
-    }
-    return StackSettings(**{**defaults, **overrides})
+    """A private stack's settings (free ports) with the tests' defaults; ``overrides`` win."""
+    defaults: dict[str, Any] = {"partitions": 4, "tagger_env": dict(FAST_GROUP_ENV), "ready_timeout_s": 90.0}
+    return private_settings(state_dir, **{**defaults, **overrides})
 
 
 @contextlib.contextmanager

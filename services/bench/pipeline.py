@@ -16,7 +16,6 @@ concurrent requests (batch 4 from 8 threads, as from many replicas).
 from __future__ import annotations
 
 import logging
-import socket
 import tempfile
 import threading
 import time
@@ -30,7 +29,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 from contracts import CatalogEvent, TagPrediction, Topic, Topics
 from services.common import kafka
-from services.stack import LocalStack, StackSettings
+from services.stack import LocalStack
+from services.stack.ports import private_settings
 from services.tagger.fetch import FetchPolicy, SafeFetcher
 from services.tagger.imaging import decode, image_bytes, stack, summarise
 from services.tagger.inference import TritonTagger
@@ -67,17 +67,6 @@ class PipelineFigures:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
-
-
-def _free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _broker_rate(stack_: LocalStack, n: int) -> float:
@@ -164,10 +153,8 @@ def _triton_counts(metrics_port: int) -> tuple[int, int]:
 def run(events: int = 2000, seed: int = 7, progress: bool = True) -> PipelineFigures:
     tagger = TaggerSettings()
     with tempfile.TemporaryDirectory(prefix="tagstream-bench-") as tmp:
-        broker, s3, grpc, http, metrics, tagger_port = _free_ports(6)
-        settings = StackSettings(state_dir=Path(tmp), broker_port=broker, s3_port=s3, triton_grpc_port=grpc,
-                                 triton_http_port=http, triton_metrics_port=metrics, tagger_metrics_port=tagger_port,
-                                 taggers=1, broker_storage="memory")
+        settings = private_settings(Path(tmp), taggers=1, broker_storage="memory")
+        metrics = settings.triton_metrics_port
         with LocalStack(settings) as local:
             local.start(["broker", "triton"])
             kafka_settings = local.kafka_settings()

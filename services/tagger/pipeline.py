@@ -212,8 +212,9 @@ class Tagger:
                  inference_ms: float) -> None:
         assert self._model is not None
         tags = to_tags(outputs, top_k=self.settings.top_k, threshold=self.settings.threshold)
-        features = summarise(images, [w.image.width for w in batch if w.image],
-                             [w.image.height for w in batch if w.image], [w.image.nbytes for w in batch if w.image])
+        decoded = [w.image for w in batch if w.image is not None]
+        features = summarise(images, [d.width for d in decoded], [d.height for d in decoded],
+                             [d.nbytes for d in decoded])
         for work, (attributes, review), summary in zip(batch, tags, features, strict=True):
             tag = messages.prediction(work, attributes=attributes, needs_review=review, features=summary,
                                       model=self._model, rollout=messages.STABLE, inference_ms=inference_ms)

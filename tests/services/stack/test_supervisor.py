@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.stack.errors import ComponentFailedError, MissingBinaryError, PortInUseError
+from services.stack.ports import free_port
 from services.stack.probes import http_probe, port_free
 from services.stack.supervisor import ManagedProcess, PortClaim, process_alive, process_start_ticks
 
@@ -25,12 +26,6 @@ import http.server, signal, sys
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), http.server.SimpleHTTPRequestHandler).serve_forever()
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _http_server(tmp_path: Path, port: int, name: str = "web") -> ManagedProcess:
@@ -49,7 +44,7 @@ def _gone(pid: int, timeout: float = 5.0) -> bool:
 
 
 def test_start_waits_until_ready_and_stop_ends_the_process(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     proc = _http_server(tmp_path, port)
     proc.start()
     try:
@@ -102,7 +97,7 @@ def test_missing_binary_gives_one_line_error_with_the_install_command(tmp_path: 
 
 
 def test_kill_leaves_no_process_of_the_group_behind(tmp_path: Path) -> None:
-    port, pid_file = _free_port(), tmp_path / "grandchild.pid"
+    port, pid_file = free_port(), tmp_path / "grandchild.pid"
     proc = ManagedProcess("family", [sys.executable, "-c", _WITH_GRANDCHILD, str(port), str(pid_file)],
                           state_dir=tmp_path, probe=http_probe(f"http://127.0.0.1:{port}/"))
     proc.start()
@@ -116,7 +111,7 @@ def test_kill_leaves_no_process_of_the_group_behind(tmp_path: Path) -> None:
 
 
 def test_stop_kills_a_child_that_ignores_sigterm_after_the_timeout(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     proc = ManagedProcess("stubborn", [sys.executable, "-c", _IGNORES_SIGTERM, str(port)], state_dir=tmp_path,
                           probe=http_probe(f"http://127.0.0.1:{port}/"))
     proc.start()
@@ -130,7 +125,7 @@ def test_stop_kills_a_child_that_ignores_sigterm_after_the_timeout(tmp_path: Pat
 
 
 def test_attached_process_is_stopped_by_pid_and_a_recycled_pid_is_not_trusted(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     first = _http_server(tmp_path, port)
     first.start()
     try:
