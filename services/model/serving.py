@@ -1,6 +1,6 @@
 """The serving contract of ``catalog_tagger``: name, tensors and shapes.
 
-The local PyTriton host, the production Triton config and the tagger all read these, so a
+The exported Triton model repository, the local PyTriton host and the tagger all read these, so a
 model version can change without touching the tagger as long as this contract holds.
 """
 
@@ -20,4 +20,8 @@ def output_name(attribute: str) -> str:
     return f"probs_{attribute}"
 
 
-OUTPUT_NAMES: tuple[str, ...] = tuple(output_name(a.name) for a in ATTRIBUTES)
+PROBS_OUTPUTS: tuple[str, ...] = tuple(output_name(a.name) for a in ATTRIBUTES)
+#: float32, shape (1,) per image: the out-of-distribution score divided by the threshold chosen on
+#: validation, so above 1.0 the image is unlike the training set, whatever the model version.
+OOD_OUTPUT = "ood_score"
+OUTPUT_NAMES: tuple[str, ...] = (*PROBS_OUTPUTS, OOD_OUTPUT)

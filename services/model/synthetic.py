@@ -12,12 +12,16 @@ attributes and the same pixels.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Mapping
 
 import numpy as np
 from PIL import Image, ImageDraw
+from rich.progress import track
 
+from services.model.dataset import LabelledImages, encode_labels
+from services.model.serving import IMAGE_SIZE
 from services.model.taxonomy import ATTRIBUTE_NAMES, BY_NAME
 
 log = logging.getLogger(__name__)
@@ -328,3 +332,26 @@ def render(attrs: Mapping[str, str], rng: np.random.Generator, size: int = 128) 
     _collar(draw, attrs["collar"], frame, main, background)
     _details(draw, attrs, frame, main, ink, background)
     return image
+
+
+def _photo(attrs: Mapping[str, str], rng: np.random.Generator) -> np.ndarray:
+    """What the tagger sees of this product: rendered at a product-photo size, JPEG-encoded, then decoded
+    and shrunk by the tagger's own ``decode``, so training pixels match serving pixels."""
+    from services.tagger.imaging import decode  # the serving path's preprocessing, shared on purpose
+
+    image = render(attrs, rng, size=int(rng.integers(96, 161)))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=int(rng.integers(80, 93)))
+    return decode(buffer.getvalue(), max_pixels=1 << 20).pixels
+
+
+def dataset(n: int, *, seed: int, progress: bool = False) -> LabelledImages:
+    """``n`` labelled synthetic products; image ``i`` depends only on ``(seed, i)``."""
+    images = np.empty((n, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    labels = np.empty((n, len(ATTRIBUTE_NAMES)), dtype=np.int64)
+    for i in track(range(n), description="rendering", disable=not progress, total=n):
+        rng = np.random.default_rng((seed, i))
+        attrs = sample_attributes(rng)
+        images[i] = _photo(attrs, rng)
+        labels[i] = encode_labels(attrs)
+    return LabelledImages(images, labels)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from services.model.network import random_model
+from services.model.network import MultiTaskTagger
 from services.model.serving import output_name
 from services.model.taxonomy import ATTRIBUTES
 
@@ -30,7 +30,8 @@ class TorchRunner:
             raise RuntimeError("device=cuda but torch sees no CUDA device; set TAGSTREAM_DEVICE=cpu")
         torch.set_num_threads(threads)
         self._device = torch.device(device)
-        self._model = random_model(seed).to(self._device)
+        torch.manual_seed(seed)
+        self._model = MultiTaskTagger().eval().to(self._device)
         self._names = tuple(output_name(a.name) for a in ATTRIBUTES)
         log.info("torch model ready: seed=%d device=%s threads=%d", seed, device, threads)
 
