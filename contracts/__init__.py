@@ -9,12 +9,23 @@ from contracts.deadletter import DeadLetter, ErrorCode, ErrorInfo, SourcePositio
 from contracts.errors import ContractError, TagstreamError
 from contracts.events import CatalogEvent, EventType, ImageRef, ProductData
 from contracts.labels import LabelFeedback, LabelSource
+from contracts.profile import (
+    PIXEL_FEATURES,
+    QUANTILE_LEVELS,
+    AttributeProfile,
+    Histogram,
+    NumericStats,
+    OodProfile,
+    Quantile,
+    ReferenceProfile,
+)
 from contracts.rollout import PilotCohort, RolloutStage, RolloutState
 from contracts.tags import (
     AttributeTag,
     FeatureSummary,
     LabelScore,
     ModelRef,
+    ReviewReason,
     RolloutArm,
     RolloutRef,
     TagPrediction,
@@ -23,7 +34,10 @@ from contracts.tags import (
 from contracts.topics import Topic, Topics
 
 __all__ = [
+    "PIXEL_FEATURES",
+    "QUANTILE_LEVELS",
     "SCHEMA_VERSION",
+    "AttributeProfile",
     "AttributeTag",
     "CatalogEvent",
     "ContractError",
@@ -33,13 +47,19 @@ __all__ = [
     "ErrorInfo",
     "EventType",
     "FeatureSummary",
+    "Histogram",
     "ImageRef",
     "LabelFeedback",
     "LabelScore",
     "LabelSource",
     "ModelRef",
+    "NumericStats",
+    "OodProfile",
     "PilotCohort",
     "ProductData",
+    "Quantile",
+    "ReferenceProfile",
+    "ReviewReason",
     "RolloutArm",
     "RolloutRef",
     "RolloutStage",

@@ -1,4 +1,8 @@
-"""JSON Schemas generated from the contract models: one file per message under ``contracts/schemas``."""
+"""JSON Schemas generated from the contract models: one file per message under ``contracts/schemas``.
+
+``ReferenceProfile`` is a file, not a message (the model export writes it beside each model version),
+but the monitor reads it across a process boundary all the same, so its schema is kept here too.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,13 @@ from contracts.base import ContractModel
 from contracts.deadletter import DeadLetter
 from contracts.events import CatalogEvent
 from contracts.labels import LabelFeedback
+from contracts.profile import ReferenceProfile
 from contracts.rollout import RolloutState
 from contracts.tags import TagPrediction
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
-MESSAGES: tuple[type[ContractModel], ...] = (CatalogEvent, TagPrediction, LabelFeedback, DeadLetter, RolloutState)
+MESSAGES: tuple[type[ContractModel], ...] = (CatalogEvent, TagPrediction, LabelFeedback, DeadLetter, RolloutState,
+                                             ReferenceProfile)
 
 
 def render(model: type[ContractModel]) -> str:

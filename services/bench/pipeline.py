@@ -3,7 +3,8 @@
 On a private stack (temporary state directory, free ports) it measures, with the same events:
 
 1. the broker: consume the events and produce them again (a tagger that does nothing), events/s;
-2. decode + preprocess: base64, Pillow decode, resize, feature summary, on the tagger's threads, images/s;
+2. decode + preprocess: base64, Pillow decode, resize, feature summary, quality check, on the tagger's threads,
+   images/s;
 3. Triton: batches of the tagger's batch size from the tagger's number of threads, images/s;
 4. end to end: a real tagger process drains the backlog; rate = events / (last tag - first receipt);
 5. latency: fresh events paced at half the end-to-end rate; event time to tag read from ``catalog.tags``.
@@ -31,8 +32,9 @@ from contracts import CatalogEvent, TagPrediction, Topic, Topics
 from services.common import kafka
 from services.stack import LocalStack
 from services.stack.ports import private_settings
+from services.tagger import quality
 from services.tagger.fetch import FetchPolicy, SafeFetcher
-from services.tagger.imaging import decode, image_bytes, stack, summarise
+from services.tagger.imaging import decode, feature_summaries, image_bytes, measure, stack
 from services.tagger.inference import TritonTagger
 from services.tagger.settings import TaggerSettings
 from services.traffic.produce import produce
@@ -102,9 +104,16 @@ def _decode_all(events: list[CatalogEvent], threads: int, settings: TaggerSettin
     with ThreadPoolExecutor(threads) as pool:
         images = list(pool.map(one, events))
     for i in range(0, len(images), batch):
-        chunk = images[i:i + batch]
-        summarise(stack(chunk), [c.width for c in chunk], [c.height for c in chunk], [c.nbytes for c in chunk])
+        summarise_and_check(images[i:i + batch], settings)
     return len(events) / (time.perf_counter() - start), images
+
+
+def summarise_and_check(chunk: list, settings: TaggerSettings) -> None:
+    """What the tagger computes per batch besides inference: the drift summary and the quality check."""
+    stats = measure(stack(chunk))
+    widths, heights = [c.width for c in chunk], [c.height for c in chunk]
+    feature_summaries(stats, widths, heights, [c.nbytes for c in chunk])
+    quality.assess(stats, widths, heights, settings.quality)
 
 
 def _triton_rate(url: str, pixels: np.ndarray, batch: int, threads: int) -> float:

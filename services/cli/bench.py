@@ -49,5 +49,31 @@ def pipeline(
     Console().print(table)
 
 
+@bench_app.command("serving")
+def serving(
+    images: int = typer.Option(1024, min=64, help="synthetic product images to measure with"),
+    seconds: float = typer.Option(8.0, min=1, help="how long each rate is measured"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+) -> None:
+    """The served model through Triton against onnxruntime in-process (same file, same batches), and the
+    tagger's preprocessing per core."""
+    from services.bench.serving import run
+
+    figures = run(images=images, seconds=seconds)
+    if as_json:
+        print(json.dumps(figures.as_dict()))
+        return
+    table = Table(title=f"tagstream bench serving ({figures.model}, batch {figures.batch_size})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("preprocess (decode, resize, summary, quality), one core",
+                  f"{figures.preprocess_one_core:,.0f} images/s")
+    table.add_row(f"onnxruntime in-process ({figures.intra_op_threads} thread)",
+                  f"{figures.onnxruntime_rate:,.0f} images/s")
+    table.add_row("Triton (PyTriton host, gRPC)", f"{figures.triton_rate:,.0f} images/s")
+    table.add_row("Triton / in-process", f"{figures.triton_ratio:.2f}")
+    Console().print(table)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")

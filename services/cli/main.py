@@ -44,6 +44,7 @@ def tagger() -> None:
 
 def _register() -> None:
     from services.cli import bench, demo
+    from services.model import cli as model_cli
     from services.stack import cli as stack_cli
     from services.traffic import cli as traffic_cli
 
@@ -51,6 +52,7 @@ def _register() -> None:
     traffic_cli.register(app)
     demo.register(app)
     bench.register(app)
+    model_cli.register(app)
 
 
 _register()

@@ -34,7 +34,7 @@ def scrape(urls: list[str], timeout_s: float = 1.0) -> Sample:
                     sample.buckets[s.name[: -len("_bucket")]][float(s.labels["le"])] += s.value
                     continue
                 sample.counters[s.name] += s.value
-                for key in ("code", "partition"):
+                for key in ("code", "partition", "reason"):
                     if key in s.labels:
                         sample.by_label[f"{s.name}:{key}"][s.labels[key]] += s.value
     return sample

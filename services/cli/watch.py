@@ -1,4 +1,5 @@
-"""A live terminal view of the running taggers: throughput, latency, lag and dead letters by code."""
+"""A live terminal view of the running taggers: throughput, latency, lag, reviews by reason and dead letters
+by code."""
 
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ def render(now: Sample, before: Sample | None, interval_s: float, taggers: int) 
     size = quantile(now.buckets["tagstream_batch_size"], before.buckets.get("tagstream_batch_size") if before else None,
                     0.5)
     latency.add_row("batch size (p50)", "-" if size is None else f"{size:.0f}", "")
+    prev_ood = before.buckets.get("tagstream_ood_score") if before else None
+    ood = [quantile(now.buckets["tagstream_ood_score"], prev_ood, q) for q in (0.5, 0.99)]
+    latency.add_row("OOD score (1 = threshold)", *("-" if v is None else f"{v:.2f}" for v in ood))
 
     state = Table(title="consumer", expand=True)
     state.add_column("partition")
@@ -55,12 +59,18 @@ def render(now: Sample, before: Sample | None, interval_s: float, taggers: int) 
     state.add_row("in flight", f"{now.counters['tagstream_in_flight']:,.0f}",
                   "paused" if now.counters["tagstream_paused"] else "")
 
+    reasons = Table(title="sent to review, by reason", expand=True)
+    reasons.add_column("reason")
+    reasons.add_column("count", justify="right")
+    for reason, count in sorted(now.by_label["tagstream_reviews_total:reason"].items()):
+        reasons.add_row(reason, f"{count:,.0f}")
+
     dead = Table(title="dead letters by code", expand=True)
     dead.add_column("code")
     dead.add_column("count", justify="right")
     for code, count in sorted(now.by_label["tagstream_dead_letters_total:code"].items()):
         dead.add_row(code, f"{count:,.0f}")
-    return Group(flow, latency, state, dead)
+    return Group(flow, latency, state, reasons, dead)
 
 
 def watch(urls: list[str], *, interval_s: float = 2.0, duration_s: float | None = None) -> Sample:

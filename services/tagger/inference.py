@@ -8,7 +8,7 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from services.model.serving import INPUT_NAME, OUTPUT_NAMES
+from services.model.serving import INPUT_NAME, OOD_OUTPUT, OUTPUT_NAMES
 from services.tagger.errors import InferenceUnavailable
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,8 @@ class TritonTagger:
         return max(versions, key=int) if versions else "1"
 
     def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """``images``: uint8 (N, H, W, 3). Returns one (N, classes) float32 array per output name."""
+        """``images``: uint8 (N, H, W, 3). Returns one float32 array per output name: (N, classes) per head,
+        (N, 1) for ``ood_score``."""
         inp = grpcclient.InferInput(INPUT_NAME, list(images.shape), "UINT8")
         inp.set_data_from_numpy(images)
         try:
@@ -51,10 +52,18 @@ class TritonTagger:
         except InferenceServerException as e:
             raise InferenceUnavailable(f"Triton at {self.url} failed: {e.status()} {e.message()}") from e
         outputs = {name: result.as_numpy(name) for name in OUTPUT_NAMES}
-        missing = [n for n, v in outputs.items() if v is None or v.shape[0] != images.shape[0]]
-        if missing:
-            raise InferenceUnavailable(f"Triton answered without outputs {missing}; is the right model loaded?")
+        wrong = [name for name, value in outputs.items() if not _fits(name, value, images.shape[0])]
+        if wrong:
+            raise InferenceUnavailable(f"Triton answered without outputs {wrong} (or with the wrong shape); is the "
+                                       "right model loaded?")
         return outputs
 
     def close(self) -> None:
         self._client.close()
+
+
+def _fits(name: str, value: np.ndarray | None, n: int) -> bool:
+    """One row per image; ``ood_score`` one value per image, as (N, 1) or (N,)."""
+    if value is None or value.ndim == 0 or value.shape[0] != n:
+        return False
+    return name != OOD_OUTPUT or value.size == n

@@ -10,7 +10,6 @@ from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from contracts import (
-    AttributeTag,
     CatalogEvent,
     DeadLetter,
     ErrorInfo,
@@ -24,6 +23,7 @@ from contracts import (
 )
 from services.tagger.errors import InputError
 from services.tagger.imaging import DecodedImage
+from services.tagger.postprocess import Tagged
 
 
 def _b64(data: bytes) -> str:
@@ -46,9 +46,9 @@ class Work:
         return f"{self.tp.topic}[{self.tp.partition}]@{self.record.offset}"
 
 
-def prediction(work: Work, *, attributes: dict[str, AttributeTag], needs_review: list[str],
-               features: FeatureSummary, model: ModelRef, rollout: RolloutRef, inference_ms: float,
-               ) -> TagPrediction:
+def prediction(work: Work, tagged: Tagged, *, features: FeatureSummary, model: ModelRef, rollout: RolloutRef,
+               inference_ms: float) -> TagPrediction:
+    """The tag of one event: what the model said, whether and why it needs review, and how long it took."""
     assert work.event is not None
     data = work.event.data
     return TagPrediction(
@@ -57,8 +57,10 @@ def prediction(work: Work, *, attributes: dict[str, AttributeTag], needs_review:
         merchant_id=data.merchant_id,
         model=model,
         rollout=rollout,
-        attributes=attributes,
-        needs_review=needs_review,
+        attributes=tagged.attributes,
+        needs_review=tagged.needs_review,
+        review_reasons=tagged.review_reasons,
+        ood_score=tagged.ood_score,
         timings=Timings(event_time=work.event.time, received_at=work.received_at, tagged_at=datetime.now(UTC),
                         preprocess_ms=work.preprocess_ms, inference_ms=inference_ms),
         features=features,

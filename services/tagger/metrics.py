@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from contracts import ReviewReason
+
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 EVENTS_CONSUMED = Counter("tagstream_events_consumed_total", "Records read from catalog.events")
 EVENTS_TAGGED = Counter("tagstream_events_tagged_total", "Tags acknowledged by the broker", ["arm"])
 EVENTS_REVIEW = Counter("tagstream_events_review_total", "Tags also sent to catalog.review")
+REVIEWS_BY_REASON = Counter("tagstream_reviews_total",
+                            "Tags sent to catalog.review, by reason (a tag with two reasons counts under both)",
+                            ["reason"])
+for _reason in ReviewReason:  # the fixed label set, every series present from the start
+    REVIEWS_BY_REASON.labels(_reason.value)
 DEAD_LETTERS = Counter("tagstream_dead_letters_total", "Records sent to the dead-letter topic", ["code"])
 TRITON_ERRORS = Counter("tagstream_triton_errors_total", "Failed Triton calls (retried, never dead-lettered)")
 COMMITS = Counter("tagstream_commits_total", "Offset commits", ["result"])
@@ -19,6 +26,9 @@ INFERENCE_SECONDS = Histogram("tagstream_inference_seconds", "Triton call latenc
                               buckets=_LATENCY_BUCKETS)
 PREPROCESS_SECONDS = Histogram("tagstream_preprocess_seconds", "Load, decode and resize of one image",
                                buckets=_LATENCY_BUCKETS)
+OOD_SCORE = Histogram("tagstream_ood_score",
+                      "The model's normalised out-of-distribution score per tagged image (above 1: unlike training)",
+                      buckets=(0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2, 3, 5, 10))
 END_TO_END_SECONDS = Histogram("tagstream_end_to_end_seconds", "Event time to tag acknowledged",
                                buckets=_LATENCY_BUCKETS)
 

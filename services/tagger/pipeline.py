@@ -12,6 +12,10 @@ producer uses acks=all (idempotent by default). What each failure leads to is de
 ``policy.py``: bad input is dead-lettered, a Triton failure pauses and retries, unacknowledged
 output stops the pipeline without committing. Tags for one product may be produced out of event
 order when two events for it are in flight together: consumers order by ``timings.event_time``.
+
+Every decoded event gets a tag on ``catalog.tags``. A tag that needs review (``postprocess.py`` decides:
+low confidence, out of distribution, or a blank, blurred or tiny image from ``quality.py``) carries
+the reasons and goes to ``catalog.review`` as well; it is never published as if it were fine.
 """
 
 from __future__ import annotations
@@ -28,12 +32,12 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from contracts import ModelRef, Topics
-from services.tagger import messages, metrics, policy
+from contracts import ModelRef, TagPrediction, Topics
+from services.tagger import messages, metrics, policy, quality
 from services.tagger.batcher import MicroBatcher
 from services.tagger.errors import InferenceUnavailable, InputError
 from services.tagger.fetch import SafeFetcher
-from services.tagger.imaging import decode, image_bytes, stack, summarise
+from services.tagger.imaging import decode, feature_summaries, image_bytes, measure, stack
 from services.tagger.inference import TritonTagger
 from services.tagger.messages import Work
 from services.tagger.offsets import OffsetTracker
@@ -210,22 +214,29 @@ class Tagger:
 
     def _publish(self, batch: list[Work], images: np.ndarray, outputs: dict[str, np.ndarray],
                  inference_ms: float) -> None:
+        """Tag every image of the batch: on ``catalog.tags`` always, on ``catalog.review`` too when it needs review."""
         assert self._model is not None
-        tags = to_tags(outputs, top_k=self.settings.top_k, threshold=self.settings.threshold)
         decoded = [w.image for w in batch if w.image is not None]
-        features = summarise(images, [d.width for d in decoded], [d.height for d in decoded],
-                             [d.nbytes for d in decoded])
-        for work, (attributes, review), summary in zip(batch, tags, features, strict=True):
-            tag = messages.prediction(work, attributes=attributes, needs_review=review, features=summary,
-                                      model=self._model, rollout=messages.STABLE, inference_ms=inference_ms)
-            value = tag.to_bytes()
-            topics = [Topics.TAGS.name, Topics.REVIEW.name] if review else [Topics.TAGS.name]
-            self._send_all(work, topics, tag.key, value, on_done=lambda w=work, r=bool(review): self._tagged(w, r))
+        widths, heights = [d.width for d in decoded], [d.height for d in decoded]
+        stats = measure(images)  # once, for the drift summary and the quality check
+        features = feature_summaries(stats, widths, heights, [d.nbytes for d in decoded])
+        tags = to_tags(outputs, top_k=self.settings.top_k, threshold=self.settings.threshold,
+                       ood_threshold=self.settings.ood_threshold,
+                       image_reasons=quality.assess(stats, widths, heights, self.settings.quality))
+        for work, tagged, summary in zip(batch, tags, features, strict=True):
+            tag = messages.prediction(work, tagged, features=summary, model=self._model, rollout=messages.STABLE,
+                                      inference_ms=inference_ms)
+            topics = [Topics.TAGS.name, Topics.REVIEW.name] if tag.needs_review else [Topics.TAGS.name]
+            self._send_all(work, topics, tag.key, tag.to_bytes(), on_done=lambda w=work, t=tag: self._tagged(w, t))
 
-    def _tagged(self, work: Work, review: bool) -> None:
+    def _tagged(self, work: Work, tag: TagPrediction) -> None:
         metrics.EVENTS_TAGGED.labels("stable").inc()
-        if review:
+        if tag.ood_score is not None:
+            metrics.OOD_SCORE.observe(tag.ood_score)
+        if tag.needs_review:
             metrics.EVENTS_REVIEW.inc()
+            for reason in tag.review_reasons:
+                metrics.REVIEWS_BY_REASON.labels(reason.value).inc()
         if work.event is not None:
             metrics.END_TO_END_SECONDS.observe(max(0.0, (datetime.now(UTC) - work.event.time).total_seconds()))
 

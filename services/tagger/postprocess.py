@@ -1,22 +1,79 @@
-"""From per-head probabilities to tags: label, confidence, top-k, and which attributes need review."""
+"""From the model's outputs to tags: label, confidence, top-k, and whether (and why) a person should look.
+
+One rule decides review, per image:
+
+- ``low_confidence``: an attribute whose calibrated confidence is under its threshold needs review;
+- ``out_of_distribution``: the model's normalised score is above ``ood_threshold``, or is no valid score
+  (NaN, infinite or negative: the model cannot vouch for the image);
+- the image-quality reasons of :mod:`services.tagger.quality`, passed in.
+
+Any reason but ``low_confidence`` concerns the whole image: then every attribute needs review, since
+nothing in the tag can be trusted. A tag needs review exactly when it has a reason.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from contracts import AttributeTag, LabelScore
-from services.model.serving import output_name
-from services.model.taxonomy import ATTRIBUTES
+from contracts import AttributeTag, LabelScore, ReviewReason
+from services.model.serving import OOD_OUTPUT, output_name
+from services.model.taxonomy import ATTRIBUTE_NAMES, ATTRIBUTES
 
 
-def to_tags(outputs: dict[str, np.ndarray], *, top_k: int, threshold: Callable[[str], float],
-            ) -> list[tuple[dict[str, AttributeTag], list[str]]]:
-    """One (attributes, needs_review) pair per row of the batch; vectorised per head."""
-    n = next(iter(outputs.values())).shape[0]
+@dataclass(frozen=True)
+class Tagged:
+    """What the model says about one image, and whether a person should check it."""
+
+    attributes: dict[str, AttributeTag]
+    needs_review: list[str]
+    review_reasons: list[ReviewReason]
+    ood_score: float | None  # None when the model gave no valid score
+
+
+def ood_scores(outputs: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """The normalised out-of-distribution score of each image, (n,) float64, from (n, 1) or (n,)."""
+    scores = np.asarray(outputs[OOD_OUTPUT], dtype=np.float64)
+    if scores.size != n:
+        raise ValueError(f"model output {OOD_OUTPUT!r} has shape {scores.shape}; expected one score per image "
+                         f"({n}, 1) as services.model.serving says")
+    return scores.reshape(n)
+
+
+def to_tags(outputs: dict[str, np.ndarray], *, top_k: int, threshold: Callable[[str], float], ood_threshold: float,
+            image_reasons: Sequence[Sequence[ReviewReason]] | None = None) -> list[Tagged]:
+    """One :class:`Tagged` per row of the batch; vectorised per head.
+
+    ``image_reasons`` holds the image-quality reasons of each row (none when left out).
+    """
+    n = outputs[OOD_OUTPUT].shape[0]
+    if image_reasons is not None and len(image_reasons) != n:
+        raise ValueError(f"image_reasons has {len(image_reasons)} rows for a batch of {n}")
+    tags, low = _heads(outputs, n, top_k, threshold)
+    ood = ood_scores(outputs, n)
+    valid = np.isfinite(ood) & (ood >= 0.0)
+    out_of_distribution = ~valid | (ood > ood_threshold)
+    result = []
+    for row in range(n):
+        found = set(image_reasons[row]) if image_reasons is not None else set()
+        if low[row]:
+            found.add(ReviewReason.LOW_CONFIDENCE)
+        if out_of_distribution[row]:
+            found.add(ReviewReason.OUT_OF_DISTRIBUTION)
+        reasons = [reason for reason in ReviewReason if reason in found]
+        whole_image = any(reason.whole_image for reason in reasons)
+        result.append(Tagged(attributes=tags[row], needs_review=list(ATTRIBUTE_NAMES) if whole_image else low[row],
+                             review_reasons=reasons, ood_score=float(ood[row]) if valid[row] else None))
+    return result
+
+
+def _heads(outputs: dict[str, np.ndarray], n: int, top_k: int, threshold: Callable[[str], float],
+           ) -> tuple[list[dict[str, AttributeTag]], list[list[str]]]:
+    """Every row's attribute tags, and the attributes under their confidence threshold."""
     tags: list[dict[str, AttributeTag]] = [{} for _ in range(n)]
-    review: list[list[str]] = [[] for _ in range(n)]
+    low: list[list[str]] = [[] for _ in range(n)]
     for attribute in ATTRIBUTES:
         probs = outputs[output_name(attribute.name)]
         k = min(top_k, attribute.size)
@@ -28,5 +85,5 @@ def to_tags(outputs: dict[str, np.ndarray], *, top_k: int, threshold: Callable[[
             alternatives = [LabelScore(label=lab, score=s) for lab, s in zip(labels, scores[row], strict=True)]
             tags[row][attribute.name] = AttributeTag(label=labels[0], confidence=scores[row][0], top_k=alternatives)
             if scores[row][0] < limit:
-                review[row].append(attribute.name)
-    return list(zip(tags, review, strict=True))
+                low[row].append(attribute.name)
+    return tags, low

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -14,14 +16,17 @@ from rich.text import Text
 from contracts import Topics
 from contracts.errors import TagstreamError
 from services.common.settings import KafkaSettings
+from services.model.drift import Drift, DriftKnobError, parse_drift
+from services.model.synthetic import SyntheticConfig
 from services.traffic.produce import ProduceSummary, produce
-from services.traffic.synthetic import VALID, generate
+from services.traffic.synthetic import VALID, generate, write_truth
 from services.traffic.tail import tail
 
 log = logging.getLogger(__name__)
 
 _err = Console(stderr=True, highlight=False)
 _TOPICS = ", ".join(t.name for t in Topics.all())
+_KNOBS = ", ".join(Drift.model_fields)
 
 
 def _settings() -> KafkaSettings:
@@ -68,21 +73,42 @@ def produce_command(
     image_format: Annotated[str, typer.Option(
         help="Pillow format of the inline images: JPEG, PNG or WEBP.")] = "JPEG",
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    drift: Annotated[list[str] | None, typer.Option(
+        "--drift", metavar="KNOB=VALUE",
+        help=f"Drift the synthetic catalogue; repeatable. Knobs: {_KNOBS}. "
+             "E.g. --drift brightness=0.6 --drift colour_shift=red:3,blue:0.5 --drift non_garment=0.2")] = None,
+    truth_out: Annotated[Path | None, typer.Option(
+        "--truth-out", metavar="FILE", dir_okay=False,
+        help="Write each valid event's truth (event_id, product_id, merchant_id, labels, novelty, "
+             "out_of_distribution) to FILE as JSON lines, for a labeller to publish as LabelFeedback.")] = None,
 ) -> None:
     """Send catalogue events to Kafka: valid ones, and malformed ones that must be dead-lettered.
 
     Connects to TAGSTREAM_KAFKA_BOOTSTRAP (default 127.0.0.1:9092). Prints how many records of each
     kind were sent and the dead-letter code the tagger should give each malformed kind.
 
-    Example: tagstream produce --synthetic 1000 --rate 200 --malformed-ratio 0.05
+    Example: tagstream produce --synthetic 1000 --rate 200 --malformed-ratio 0.05 --drift brightness=0.6
     """
-    settings = _settings()
-    records = generate(synthetic, malformed_ratio=malformed_ratio, seed=seed, image_format=image_format)
     try:
-        summary = produce(settings, records, topic=topic, rate=rate, progress=progress, total=synthetic)
-    except TagstreamError as e:
-        _fail(str(e))
+        config = SyntheticConfig(drift=parse_drift(drift or []))
+    except DriftKnobError as e:
+        raise typer.BadParameter(str(e), param_hint="'--drift'") from e
+    settings = _settings()
+    records = generate(synthetic, malformed_ratio=malformed_ratio, seed=seed, image_format=image_format,
+                       config=config)
+    with ExitStack() as stack:
+        if truth_out is not None:
+            try:
+                records = write_truth(records, stack.enter_context(truth_out.open("w", encoding="utf-8")))
+            except OSError as e:
+                _fail(f"cannot write the truth file {truth_out}: {e.strerror or e}")
+        try:
+            summary = produce(settings, records, topic=topic, rate=rate, progress=progress, total=synthetic)
+        except TagstreamError as e:
+            _fail(str(e))
     Console(highlight=False).print(_report(summary))
+    if truth_out is not None:
+        Console(highlight=False).print(f"truth of {summary.valid} valid events written to {truth_out}")
 
 
 def tail_command(

@@ -6,7 +6,12 @@ alone. Malformed records are chosen by :func:`malformed_plan`: exactly ``round(n
 one in each of that many equal slices of the run, cycling through every kind in :data:`EXPECTED_ERRORS`
 so that each dead-letter code the tagger knows about is exercised.
 
-The labels a record was drawn with (``truth``) travel beside the event, never inside it.
+Valid events show products of the synthetic catalogue (``services.model.synthetic.product``, in its
+``TRAFFIC`` domain, so traffic never repeats a training set of the same seed); a
+``SyntheticConfig`` drifts them (brightness, new patterns, non-garment pictures, a new merchant mix...).
+What a record really shows (``truth``: labels, novelty, out-of-distribution) travels beside the event,
+never inside it; :func:`write_truth` keeps it in a JSON-lines file for a labeller to publish later as
+``LabelFeedback``.
 """
 
 from __future__ import annotations
@@ -17,16 +22,17 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from PIL import Image
 
 from contracts import CatalogEvent, ErrorCode, EventType, ImageRef, ProductData
-from services.model.synthetic import render, sample_attributes
+from services.model.synthetic import DEFAULT_CONFIG, TRAFFIC, ProductTruth, SyntheticConfig, product
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +56,6 @@ BOMB_SIZE = (12_000, 12_000)
 NESTING_DEPTH = 5000
 CONTENT_TYPE = ("content-type", b"application/cloudevents+json; charset=UTF-8")
 
-MERCHANTS: tuple[str, ...] = tuple(f"m-{i:03d}" for i in (17, 3, 42, 8, 25, 11, 31, 5, 19, 27, 36, 2, 14, 40,
-                                                        22, 9, 33, 6, 29, 12))
-#: A few merchants send most of the traffic (Zipf-like), as on a real marketplace.
-_MERCHANT_WEIGHTS = np.array([1.0 / (r + 1) ** 1.1 for r in range(len(MERCHANTS))])
-_MERCHANT_WEIGHTS /= _MERCHANT_WEIGHTS.sum()
 LOCALES: tuple[str, ...] = ("en-GB", "de-DE", "fr-FR", "it-IT", "es-ES", "nl-NL", "pl-PL", "sv-SE")
 _SLEEVE_WORDS = {"long": "long-sleeve ", "short": "short-sleeve ", "sleeveless": "sleeveless ",
                  "three_quarter": "3/4-sleeve "}
@@ -73,7 +74,7 @@ class GeneratedRecord:
     product_id: str | None
     kind: str
     expected_error: ErrorCode | None
-    truth: dict[str, str] | None
+    truth: ProductTruth | None  # what a valid record's picture really shows; None for a malformed one
 
     @property
     def valid(self) -> bool:
@@ -114,37 +115,39 @@ def _pixel_bomb() -> bytes:
     return buffer.getvalue()
 
 
-def _title(attrs: dict[str, str], rng: np.random.Generator) -> str:
+def _title(truth: ProductTruth, rng: np.random.Generator) -> str:
     style = _STYLE_WORDS[int(rng.integers(len(_STYLE_WORDS)))]
-    pattern = _PATTERN_WORDS.get(attrs["main_pattern"], attrs["main_pattern"] + " ")
+    if truth.non_garment is not None:
+        return f"{style} {truth.non_garment.replace('_', ' ')}"
+    attrs = truth.shown
+    pattern = _PATTERN_WORDS.get(attrs["main_pattern"], attrs["main_pattern"].replace("_", "-") + " ")
     sleeve = _SLEEVE_WORDS.get(attrs["sleeve_length"], "")
     category = attrs["category"].replace("_", "-")
     return f"{style} {attrs['main_colour']} {pattern}{sleeve}{category}"
 
 
 def _valid_event(index: int, seed: int, rng: np.random.Generator, image_format: str,
-                 clock: Callable[[], datetime]) -> tuple[CatalogEvent, dict[str, str], bytes]:
-    merchant_rank = int(rng.choice(len(MERCHANTS), p=_MERCHANT_WEIGHTS))
-    merchant = MERCHANTS[merchant_rank]
-    attrs = sample_attributes(rng)
-    image = _encode(render(attrs, rng, size=int(rng.integers(96, 161))), image_format, rng)
+                 clock: Callable[[], datetime], config: SyntheticConfig) -> tuple[CatalogEvent, ProductTruth, bytes]:
+    item = product(seed, index, config, domain=TRAFFIC)
+    truth = item.truth
+    image = _encode(item.photo, image_format, rng)
     product_id = f"p-{seed}-{index}"
     event = CatalogEvent(
         id=str(uuid.UUID(bytes=rng.bytes(16), version=4)),
-        source=f"/merchants/{merchant}/catalog",
+        source=f"/merchants/{truth.merchant_id}/catalog",
         type=EventType.CREATED if rng.random() < 0.75 else EventType.UPDATED,
         time=clock(),
         subject=product_id,
         data=ProductData(
             product_id=product_id,
-            merchant_id=merchant,
-            category_hint=attrs["category"] if rng.random() < 0.35 else None,
-            title=_title(attrs, rng),
+            merchant_id=truth.merchant_id,
+            category_hint=truth.labels["category"] if rng.random() < 0.35 else None,
+            title=_title(truth, rng),
             image=ImageRef(inline=base64.b64encode(image).decode()),
-            locale=LOCALES[merchant_rank % len(LOCALES)],
+            locale=LOCALES[zlib.crc32(truth.merchant_id.encode()) % len(LOCALES)],
         ),
     )
-    return event, attrs, image
+    return event, truth, image
 
 
 def _dumps(document: Any) -> bytes:
@@ -191,18 +194,18 @@ def _malform(kind: str, document: dict[str, Any], image: bytes, rng: np.random.G
         data["image"] = {"inline": base64.b64encode(payload).decode()}
 
 
-def _record(index: int, seed: int, kind: str, image_format: str,
-            clock: Callable[[], datetime]) -> GeneratedRecord:
+def _record(index: int, seed: int, kind: str, image_format: str, clock: Callable[[], datetime],
+            config: SyntheticConfig) -> GeneratedRecord:
     rng = np.random.default_rng((seed, index))
     expected = EXPECTED_ERRORS.get(kind)
     if kind in ("not_json", "nested_too_deep"):
         return GeneratedRecord(None, _garbage(kind, rng, index, seed), [CONTENT_TYPE], None, None, kind,
                                expected, None)
-    event, attrs, image = _valid_event(index, seed, rng, image_format, clock)
+    event, truth, image = _valid_event(index, seed, rng, image_format, clock, config)
     key = event.key
     if kind == VALID:
         return GeneratedRecord(key, event.to_bytes(), [CONTENT_TYPE], event.id, event.data.product_id, kind,
-                               None, attrs)
+                               None, truth)
     document = event.model_dump(mode="json", exclude_none=True)
     _malform(kind, document, image, rng)
     return GeneratedRecord(key, _dumps(document), [CONTENT_TYPE], event.id, event.data.product_id, kind,
@@ -210,11 +213,31 @@ def _record(index: int, seed: int, kind: str, image_format: str,
 
 
 def generate(n: int, *, malformed_ratio: float = 0.0, seed: int = 0, image_format: str = "JPEG",
-             clock: Callable[[], datetime] = _utc_now) -> Iterator[GeneratedRecord]:
+             clock: Callable[[], datetime] = _utc_now,
+             config: SyntheticConfig = DEFAULT_CONFIG) -> Iterator[GeneratedRecord]:
     """``n`` records, lazily; exactly ``round(n * malformed_ratio)`` of them malformed.
 
-    The same arguments give the same bytes, except the event ``time`` read from ``clock``.
+    ``config`` shapes the catalogue the valid events show (priors and drift); each valid record keeps
+    the truth (label noise and missing labels are for datasets: traffic keeps the exact truth). The same
+    arguments give the same bytes, except the event ``time`` read from ``clock``.
     """
     plan = malformed_plan(n, malformed_ratio, seed)  # checks the arguments now, not at the first next()
-    log.debug("generating %d records, %d malformed, seed %d", n, len(plan), seed)
-    return (_record(i, seed, plan.get(i, VALID), image_format, clock) for i in range(n))
+    log.debug("generating %d records, %d malformed, seed %d, drift %s", n, len(plan), seed, config.drift.knobs())
+    return (_record(i, seed, plan.get(i, VALID), image_format, clock, config) for i in range(n))
+
+
+def truth_line(record: GeneratedRecord) -> str | None:
+    """The JSON line ``--truth-out`` keeps for a record: ids and the truth; None for a malformed record."""
+    if record.truth is None:
+        return None
+    return json.dumps({"event_id": record.event_id, "product_id": record.product_id, **record.truth.to_json()},
+                      separators=(",", ":"))
+
+
+def write_truth(records: Iterable[GeneratedRecord], out: TextIO) -> Iterator[GeneratedRecord]:
+    """Pass ``records`` through, writing each valid one's :func:`truth_line` to ``out`` as it goes by."""
+    for record in records:
+        line = truth_line(record)
+        if line is not None:
+            out.write(line + "\n")
+        yield record

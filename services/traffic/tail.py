@@ -75,7 +75,15 @@ def _tags(doc: dict[str, Any], text: Text) -> None:
     text.append(f"{doc['product_id']}", style="bold")
     text.append(f"  {model['name']} v{model['version']}", style="cyan")
     text.append(f" [{rollout['arm']} r{rollout['revision']}]", style="magenta")
-    text.append("  review: " + ", ".join(review) if review else "  ok", style="yellow" if review else "green")
+    reasons = doc.get("review_reasons", [])
+    if len(review) == len(doc["attributes"]) and any(r != "low_confidence" for r in reasons):
+        text.append(f"  held for review: {', '.join(reasons)}", style="bold yellow")  # the whole image is in doubt
+    elif review:
+        text.append("  review: " + ", ".join(review), style="yellow")
+    else:
+        text.append("  ok", style="green")
+    if doc.get("ood_score") is not None:
+        text.append(f"  ood={doc['ood_score']:.2f}", style="dim")
     text.append("\n   ")
     for name, tag in doc["attributes"].items():
         text.append(f" {_SHORT_NAMES.get(name, name)}=", style="dim")

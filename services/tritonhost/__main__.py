@@ -1,4 +1,8 @@
-"""``python -m services.tritonhost``: serve until SIGTERM or SIGINT, then stop tritonserver and exit 0."""
+"""``python -m services.tritonhost``: serve until SIGTERM or SIGINT, then stop tritonserver and exit 0.
+
+A model that cannot be served (missing file, wrong tensors, no CUDA) is one error line naming the path
+and the fix, and exit status 2, before tritonserver starts.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import threading
 from types import FrameType
 
 from services.common.logs import configure
+from services.tritonhost.runner import ModelLoadError
 from services.tritonhost.server import TritonHost
 from services.tritonhost.settings import TritonHostSettings
 
@@ -37,6 +42,9 @@ def main() -> int:
                 log.error("tritonserver or the model stopped on its own; exiting (see the lines above)")
                 return 1
         return 0
+    except ModelLoadError as e:  # raised by start, before tritonserver runs
+        log.error("cannot serve the model: %s", e)
+        return 2
     finally:
         host.stop()
 

@@ -1,4 +1,8 @@
-"""Binds a ``Runner`` to PyTriton as ``catalog_tagger`` and owns the ``tritonserver`` lifecycle."""
+"""Binds a ``Runner`` to PyTriton as ``catalog_tagger`` and owns the ``tritonserver`` lifecycle.
+
+The tensors bound are the runner's (for ``OnnxRunner``: read from the exported file and checked against
+the serving contract), so the host serves whatever version the settings name without a config of its own.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,8 @@ from pytriton.decorators import batch
 from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
 from pytriton.triton import Triton, TritonConfig
 
-from services.model.serving import INPUT_NAME, INPUT_SHAPE, MODEL_NAME, output_name
-from services.model.taxonomy import ATTRIBUTES
-from services.tritonhost.runner import Runner, TorchRunner
+from services.model.serving import INPUT_NAME, MODEL_NAME
+from services.tritonhost.runner import OnnxRunner, Runner, TensorSpec
 from services.tritonhost.settings import TritonHostSettings
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,10 @@ def infer_function(runner: Runner) -> Any:
     return infer
 
 
+def _tensor(spec: TensorSpec) -> Tensor:
+    return Tensor(name=spec.name, dtype=spec.dtype, shape=spec.shape)
+
+
 def triton_config(settings: TritonHostSettings) -> TritonConfig:
     """Every endpoint on loopback only; the python backend talks to this process over local sockets."""
     return TritonConfig(
@@ -61,7 +68,11 @@ def triton_config(settings: TritonHostSettings) -> TritonConfig:
 
 
 class TritonHost:
-    """Start: tritonserver up and ``catalog_tagger`` loaded. Stop: tritonserver gone, workspace removed."""
+    """Start: tritonserver up and ``catalog_tagger`` loaded. Stop: tritonserver gone, workspace removed.
+
+    Without a ``runner``, ``start`` loads ``settings.model_path`` in an ``OnnxRunner``; a missing or
+    foreign file is a ``ModelLoadError`` naming the path, raised before tritonserver starts.
+    """
 
     def __init__(self, settings: TritonHostSettings, runner: Runner | None = None) -> None:
         self.settings = settings
@@ -70,16 +81,16 @@ class TritonHost:
 
     def start(self) -> None:
         started = time.monotonic()
-        runner = self._runner or TorchRunner(seed=self.settings.seed, device=self.settings.device,
-                                             threads=self.settings.torch_threads)
+        runner = self._runner or OnnxRunner(self.settings.model_path, threads=self.settings.intra_op_threads,
+                                            device=self.settings.device)
         use_running_libpython()
         triton = Triton(config=triton_config(self.settings))
         self._triton = triton
         triton.bind(
             model_name=MODEL_NAME,
             infer_func=infer_function(runner),
-            inputs=[Tensor(name=INPUT_NAME, dtype=np.uint8, shape=INPUT_SHAPE)],
-            outputs=[Tensor(name=output_name(a.name), dtype=np.float32, shape=(a.size,)) for a in ATTRIBUTES],
+            inputs=[_tensor(runner.input)],
+            outputs=[_tensor(spec) for spec in runner.outputs],
             model_version=int(self.settings.model_version),
             config=ModelConfig(
                 max_batch_size=self.settings.max_batch_size,
@@ -88,8 +99,9 @@ class TritonHost:
             strict=True,
         )
         triton.run()
-        log.info("serving %s version %s on grpc %s:%d, http %s:%d, metrics %s:%d (started in %.1f s)",
-                 MODEL_NAME, self.settings.model_version, LOOPBACK, self.settings.grpc_port, LOOPBACK,
+        source = self.settings.model_path if self._runner is None else type(runner).__name__
+        log.info("serving %s version %s (%s) on grpc %s:%d, http %s:%d, metrics %s:%d (started in %.1f s)",
+                 MODEL_NAME, self.settings.model_version, source, LOOPBACK, self.settings.grpc_port, LOOPBACK,
                  self.settings.http_port, LOOPBACK, self.settings.metrics_port, time.monotonic() - started)
 
     def alive(self) -> bool:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
 from services.common.settings import TagstreamSettings
+from services.model.serving import MODEL_NAME
+from services.model.tritonconfig import ONNX_FILE
+
+#: The repository committed with the project (``services/model/repository``), found beside the package
+#: whatever the working directory.
+DEFAULT_REPOSITORY = Path(__file__).resolve().parents[1] / "model" / "repository"
 
 
 class TritonHostSettings(TagstreamSettings):
     """How the local Triton host listens and which model it serves.
+
+    It serves ``<model_repository>/catalog_tagger/<model_version>/model.onnx``, as exported.
 
     The variable names are ``TAGSTREAM_GRPC_PORT`` and so on. ``metrics_port`` shares its name with the
     tagger's setting: the stack gives each process its own environment, so they never meet.
@@ -19,13 +28,21 @@ class TritonHostSettings(TagstreamSettings):
     grpc_port: int = Field(8001, ge=1, le=65535, description="Triton gRPC port on 127.0.0.1 (the tagger's)")
     http_port: int = Field(8000, ge=1, le=65535, description="Triton HTTP port on 127.0.0.1")
     metrics_port: int = Field(8002, ge=1, le=65535, description="Triton Prometheus metrics port on 127.0.0.1")
+    model_repository: Path = Field(DEFAULT_REPOSITORY,
+                                   description="Triton model repository written by `tagstream model export`; "
+                                               "the default is the one committed in services/model/repository")
     model_version: str = Field("1", pattern=r"^[1-9][0-9]*$", description="served version number")
-    seed: int = Field(0, ge=0, description="seed of the random model (until a trained one)")
     max_batch_size: int = Field(64, ge=1, le=4096, description="largest batch Triton hands the model")
     max_queue_delay_us: int = Field(200, ge=0, le=1_000_000,
                                     description="longest Triton's dynamic batcher holds a request to fill a "
                                                 "batch; keep it small, the tagger batches already")
-    device: Literal["cpu", "cuda"] = Field("cpu", description="where torch runs the model: cpu or cuda")
-    torch_threads: int = Field(1, ge=1, le=256, description="torch intra-op threads for the model")
+    device: Literal["cpu", "cuda"] = Field("cpu", description="where onnxruntime runs the model: cpu or cuda "
+                                                             "(cuda needs onnxruntime-gpu)")
+    intra_op_threads: int = Field(1, ge=1, le=256, description="onnxruntime intra-op threads for the model (cpu)")
     log_verbose: int = Field(0, ge=0, le=3, description="tritonserver verbose log level (0 is off)")
     log_level: str = Field("INFO", description="log level of this process: DEBUG, INFO, WARNING or ERROR")
+
+    @property
+    def model_path(self) -> Path:
+        """The ONNX file served: ``<model_repository>/catalog_tagger/<model_version>/model.onnx``."""
+        return self.model_repository / MODEL_NAME / self.model_version / ONNX_FILE

@@ -18,7 +18,7 @@ from PIL import Image, ImageFile
 from contracts import ErrorCode, FeatureSummary, ImageRef
 from services.model.serving import IMAGE_SIZE
 from services.tagger.errors import InputError
-from services.tagger.imaging import DecodedImage, decode, image_bytes, stack, summarise
+from services.tagger.imaging import DecodedImage, decode, feature_summaries, image_bytes, measure, stack, summarise
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -273,3 +273,30 @@ def test_decoded_image_is_frozen_when_built() -> None:
     with pytest.raises(AttributeError):
         image.width = 1  # type: ignore[misc]
     assert isinstance(image, DecodedImage)
+
+
+def _edge(width: int) -> np.ndarray:
+    """Black left half, white right half, the step spread over ``width`` pixels."""
+    ramp = np.clip((np.arange(IMAGE_SIZE) - IMAGE_SIZE / 2) / width + 0.5, 0.0, 1.0) * 255
+    return np.repeat(np.broadcast_to(ramp.round().astype(np.uint8), (IMAGE_SIZE, IMAGE_SIZE))[:, :, None], 3, axis=2)
+
+
+def test_edge_sharpness_falls_as_an_edge_softens_while_contrast_stays() -> None:
+    stats = measure(np.stack([_edge(1), _edge(4), _edge(16), _flat((128, 128, 128))]))
+    assert stats.edge_sharpness[0] > stats.edge_sharpness[1] > stats.edge_sharpness[2] > stats.edge_sharpness[3] == 0
+    assert min(stats.contrast[:3]) > 0.4
+
+
+def test_edge_sharpness_is_the_same_when_a_sharp_edge_is_faint() -> None:
+    strong = _edge(1)
+    faint = (strong // 16 + 100).astype(np.uint8)  # a step of 16 levels instead of 255
+    stats = measure(np.stack([strong, faint]))
+    assert stats.contrast[1] < stats.contrast[0] / 10
+    assert stats.edge_sharpness[1] == pytest.approx(stats.edge_sharpness[0], rel=0.15)
+
+
+def test_summarise_is_measure_then_feature_summaries() -> None:
+    batch = np.random.default_rng(4).integers(0, 256, (5, *SHAPE), dtype=np.uint8)
+    sizes = [10, 20, 30, 40, 50]
+    assert summarise(batch, sizes, sizes, sizes) == feature_summaries(measure(batch), sizes, sizes, sizes)
+    assert len(measure(batch[:0])) == 0

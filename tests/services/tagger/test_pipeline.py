@@ -1,18 +1,37 @@
-"""The pipeline's error policy with fake clients (unit tests; the integration tests use real ones)."""
+"""The pipeline's error policy and review routing with fake clients (unit tests; the integration tests use
+real ones)."""
 
 from __future__ import annotations
 
+import base64
+import io
 import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pytest
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaTimeoutError
+from PIL import Image
+from prometheus_client import REGISTRY
 
-from contracts import DeadLetter, ErrorCode, TagPrediction, Topics
-from services.model.serving import output_name
-from services.model.taxonomy import ATTRIBUTES
+from contracts import (
+    CatalogEvent,
+    DeadLetter,
+    ErrorCode,
+    EventType,
+    ImageRef,
+    ProductData,
+    ReviewReason,
+    TagPrediction,
+    Topics,
+)
+from services.model.serving import OOD_OUTPUT, output_name
+from services.model.taxonomy import ATTRIBUTE_NAMES, ATTRIBUTES
 from services.tagger import pipeline
 from services.tagger.errors import InferenceUnavailable
 from services.tagger.fetch import FetchPolicy, SafeFetcher
@@ -103,11 +122,19 @@ class FakeConsumer:
 
 
 class FakeTriton:
+    """Answers like the served model: calibrated probabilities per head and an ``ood_score`` of shape (N, 1).
+
+    ``confident``: every head puts 0.97 on one class (else a uniform guess); ``ood``: the score of each image.
+    """
+
     model = "catalog_tagger"
     url = "fake:8001"
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, *, confident: bool = False,
+                 ood: Callable[[np.ndarray], float] = lambda _: 0.3) -> None:
         self.failures = failures
+        self.confident = confident
+        self.ood = ood
         self.calls = 0
 
     def ready(self) -> bool:
@@ -121,7 +148,15 @@ class FakeTriton:
         if self.calls <= self.failures:
             raise InferenceUnavailable("Triton is down")
         n = images.shape[0]
-        return {output_name(a.name): np.full((n, a.size), 1.0 / a.size, dtype=np.float32) for a in ATTRIBUTES}
+        outputs = {}
+        for a in ATTRIBUTES:
+            probs = np.full((n, a.size), 1.0 / a.size, dtype=np.float32)
+            if self.confident:
+                probs[:] = 0.03 / (a.size - 1)
+                probs[:, 0] = 0.97
+            outputs[output_name(a.name)] = probs
+        outputs[OOD_OUTPUT] = np.array([[self.ood(image)] for image in images], dtype=np.float32)
+        return outputs
 
 
 def run(values: list[bytes], *, producer: FakeProducer, triton: FakeTriton) -> tuple[int, FakeConsumer]:
@@ -179,3 +214,72 @@ def test_an_unexpected_decoder_crash_dead_letters_the_event_instead_of_stalling(
     assert [d.error.code for d in dead] == [ErrorCode.IMAGE_UNDECODABLE] * 3
     assert "decoder bug" in dead[0].error.message
     assert consumer.commits[-1] == {TP: 3}
+
+
+def _event_with(image: Image.Image, i: int) -> bytes:
+    """A valid event carrying ``image`` inline as a PNG."""
+    png = io.BytesIO()
+    image.save(png, format="PNG")
+    event = CatalogEvent(id=str(uuid.UUID(int=i)), source="/test", type=EventType.CREATED, time=datetime.now(UTC),
+                         data=ProductData(product_id=f"p-{i}", merchant_id="m-1",
+                                          image=ImageRef(inline=base64.b64encode(png.getvalue()).decode())))
+    return event.to_bytes()
+
+
+def _published(producer: FakeProducer, topic: str) -> dict[str, TagPrediction]:
+    return {tag.product_id: tag for tag in (TagPrediction.model_validate_json(v) for t, v in producer.sent
+                                            if t == topic)}
+
+
+def test_confident_in_distribution_garments_are_tagged_without_review():
+    records = list(generate(8, seed=7))
+    producer = FakeProducer()
+    code, _ = run([r.value for r in records], producer=producer, triton=FakeTriton(confident=True))
+    assert code == 0
+    tags = _published(producer, Topics.TAGS.name)
+    assert len(tags) == 8
+    assert all(t.needs_review == [] and t.review_reasons == [] and t.ood_score == pytest.approx(0.3)
+               for t in tags.values())
+    assert _published(producer, Topics.REVIEW.name) == {}
+
+
+def test_out_of_distribution_image_is_published_with_every_attribute_to_review_and_sent_to_review():
+    records = list(generate(6, seed=8))
+    producer = FakeProducer()
+    code, _ = run([r.value for r in records], producer=producer, triton=FakeTriton(confident=True, ood=lambda _: 2.5))
+    assert code == 0
+    tags, review = _published(producer, Topics.TAGS.name), _published(producer, Topics.REVIEW.name)
+    assert len(tags) == 6
+    assert review == tags
+    for tag in tags.values():
+        assert tag.needs_review == list(ATTRIBUTE_NAMES)
+        assert tag.review_reasons == [ReviewReason.OUT_OF_DISTRIBUTION]
+        assert tag.ood_score == pytest.approx(2.5)
+
+
+def test_blank_image_is_published_with_its_reason_and_sent_to_review_beside_a_fine_one():
+    garment = next(generate(1, seed=9))
+    values = [garment.value, _event_with(Image.new("RGB", (200, 200), (250, 250, 250)), 1)]
+    producer = FakeProducer()
+    code, consumer = run(values, producer=producer, triton=FakeTriton(confident=True))
+    assert code == 0
+    assert consumer.commits[-1] == {TP: 2}
+    tags, review = _published(producer, Topics.TAGS.name), _published(producer, Topics.REVIEW.name)
+    blank, fine = tags["p-1"], tags[garment.product_id]
+    assert blank.review_reasons == [ReviewReason.IMAGE_BLANK]
+    assert blank.needs_review == list(ATTRIBUTE_NAMES)
+    assert fine.review_reasons == [] and fine.needs_review == []
+    assert set(review) == {"p-1"}
+
+
+def test_review_counts_by_reason_when_tags_need_review():
+    def count(reason: ReviewReason) -> float:
+        return REGISTRY.get_sample_value("tagstream_reviews_total", {"reason": reason.value}) or 0.0
+
+    before = {reason: count(reason) for reason in ReviewReason}
+    values = [_event_with(Image.new("RGB", (20, 20), (0, 0, 0)), 1), next(generate(1, seed=10)).value]
+    code, _ = run(values, producer=FakeProducer(), triton=FakeTriton(confident=True, ood=lambda _: 0.1))
+    assert code == 0
+    increase = {reason: count(reason) - before[reason] for reason in ReviewReason}
+    assert increase == {ReviewReason.LOW_CONFIDENCE: 0, ReviewReason.OUT_OF_DISTRIBUTION: 0,
+                        ReviewReason.IMAGE_BLANK: 1, ReviewReason.IMAGE_BLURRED: 0, ReviewReason.IMAGE_TINY: 1}

@@ -1,5 +1,5 @@
-"""Synthetic traffic: the exact malformed share, valid events that pass the contract, and malformed
-ones that fail in the way their expected dead-letter code says."""
+"""Synthetic traffic: the exact malformed share, valid events that pass the contract, malformed ones
+that fail in the way their expected dead-letter code says, drift on demand, and the truth kept beside."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ from datetime import UTC, datetime
 import pytest
 from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
 from contracts import CatalogEvent, ErrorCode
-from services.model.taxonomy import BY_NAME
+from services.cli.main import app
+from services.model.drift import Drift
+from services.model.synthetic import SyntheticConfig, sample_truth
+from services.model.taxonomy import ATTRIBUTE_NAMES, BY_NAME
 from services.traffic.synthetic import (
     BOMB_SIZE,
     EXPECTED_ERRORS,
@@ -25,6 +29,7 @@ from services.traffic.synthetic import (
     GeneratedRecord,
     generate,
     malformed_plan,
+    write_truth,
 )
 
 FIXED = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
@@ -92,8 +97,10 @@ def test_valid_records_pass_the_contract_and_carry_their_truth_beside_it(run: li
         assert record.key == event.key == event.data.product_id.encode()
         assert (record.event_id, record.product_id) == (event.id, event.data.product_id)
         assert event.time == FIXED
-        assert record.truth is not None
-        assert all(label in BY_NAME[name].classes for name, label in record.truth.items())
+        assert record.truth is not None and record.truth.merchant_id == event.data.merchant_id
+        assert list(record.truth.labels) == list(ATTRIBUTE_NAMES)
+        assert all(label in BY_NAME[name].classes for name, label in record.truth.labels.items())
+        assert not record.truth.novelty and not record.truth.out_of_distribution
         assert "truth" not in json.loads(record.value) and "main_colour" not in record.value.decode()
         with Image.open(io.BytesIO(_inline_image(record))) as image:
             assert image.format == "JPEG" and 96 <= image.width <= 160
@@ -180,3 +187,43 @@ def test_image_format_is_honoured() -> None:
 def test_bad_arguments_fail_at_the_call(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         generate(10, **kwargs)  # type: ignore[arg-type]
+
+
+def test_traffic_never_repeats_the_training_products_of_the_same_seed(run: list[GeneratedRecord]) -> None:
+    valid = [(i, r) for i, r in enumerate(run) if r.truth is not None][:50]
+    assert not any(r.truth == sample_truth(4, i) for i, r in valid)
+
+
+def test_drift_shapes_the_events_and_their_truth_says_how() -> None:
+    drift = Drift(non_garment=0.3, new_pattern="argyle", new_pattern_share=0.5, merchant_mix={"m-900": 1.0})
+    records = list(generate(60, seed=5, clock=_fixed_clock, config=SyntheticConfig(drift=drift)))
+    events = [CatalogEvent.model_validate_json(r.value) for r in records]
+    assert {e.data.merchant_id for e in events} == {"m-900"}
+    truths = [r.truth for r in records if r.truth is not None]
+    assert len(truths) == 60
+    ood = [t for t in truths if t.out_of_distribution]
+    novel = [t for t in truths if t.novelty]
+    assert 5 < len(ood) < 35 and 5 < len(novel) < 40
+    assert all(set(t.labels.values()) == {None} for t in ood)
+    assert all(t.labels["main_pattern"] is None and t.novelty == {"main_pattern": "argyle"} for t in novel)
+
+
+def test_the_truth_of_every_valid_record_is_written_as_a_json_line() -> None:
+    out = io.StringIO()
+    config = SyntheticConfig(drift=Drift(non_garment=0.2))
+    records = list(write_truth(generate(40, malformed_ratio=0.25, seed=7, config=config), out))
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    valid = [r for r in records if r.valid]
+    assert len(records) == 40 and len(lines) == len(valid) == 30
+    for record, line in zip(valid, lines, strict=True):
+        assert record.truth is not None
+        assert (line["event_id"], line["product_id"]) == (record.event_id, record.product_id)
+        assert line["merchant_id"] == record.truth.merchant_id and line["labels"] == dict(record.truth.labels)
+        assert line["out_of_distribution"] is record.truth.out_of_distribution
+        assert line["novelty"] == {} and line["non_garment"] == record.truth.non_garment
+
+
+def test_produce_refuses_a_bad_drift_knob_before_connecting() -> None:
+    result = CliRunner().invoke(app, ["produce", "--synthetic", "5", "--drift", "brigthness=0.5"])
+    assert result.exit_code == 2
+    assert "brigthness" in result.output and "--drift" in result.output

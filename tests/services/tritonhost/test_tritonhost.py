@@ -1,4 +1,7 @@
-"""The local Triton host, started by LocalStack, serves the catalog_tagger contract."""
+"""The local Triton host, started by LocalStack, serves the exported model file under the catalog_tagger contract.
+
+Which repository it serves: see ``served_repository`` in this folder's conftest.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,13 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 
-from services.model.serving import INPUT_NAME, INPUT_SHAPE, MODEL_NAME, OUTPUT_NAMES, output_name
+from services.model.export import onnx_predictor, onnx_session
+from services.model.serving import INPUT_NAME, INPUT_SHAPE, MODEL_NAME, OOD_OUTPUT, OUTPUT_NAMES, output_name
 from services.model.taxonomy import ATTRIBUTES
 from services.stack import LocalStack
+from services.stack.errors import ComponentFailedError
 from services.stack.supervisor import process_start_ticks
+from services.tritonhost.settings import TritonHostSettings
 
 pytestmark = pytest.mark.integration
 
@@ -37,19 +43,48 @@ def test_model_metadata_matches_the_serving_contract(client: grpcclient.Inferenc
         out = outputs[output_name(attribute.name)]
         assert out["datatype"] == "FP32"
         assert [int(d) for d in out["shape"]] == [-1, attribute.size]
+    assert outputs[OOD_OUTPUT]["datatype"] == "FP32"
+    assert [int(d) for d in outputs[OOD_OUTPUT]["shape"]] == [-1, 1]
+
+
+def _infer(client: grpcclient.InferenceServerClient, images: np.ndarray) -> grpcclient.InferResult:
+    tensor = grpcclient.InferInput(INPUT_NAME, list(images.shape), "UINT8")
+    tensor.set_data_from_numpy(images)
+    return client.infer(MODEL_NAME, [tensor], timeout=30)
 
 
 def test_batch_of_eight_images_gets_one_probability_row_per_image(client: grpcclient.InferenceServerClient) -> None:
     images = np.random.default_rng(0).integers(0, 256, size=(8, *INPUT_SHAPE), dtype=np.uint8)
-    tensor = grpcclient.InferInput(INPUT_NAME, list(images.shape), "UINT8")
-    tensor.set_data_from_numpy(images)
-    result = client.infer(MODEL_NAME, [tensor], timeout=30)
+    result = _infer(client, images)
     for attribute in ATTRIBUTES:
         probs = result.as_numpy(output_name(attribute.name))
         assert probs.shape == (8, attribute.size)
         assert probs.dtype == np.float32
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
         assert (probs >= 0).all()
+    ood = result.as_numpy(OOD_OUTPUT)
+    assert ood.shape == (8, 1) and ood.dtype == np.float32 and (ood >= 0).all()
+
+
+def test_triton_serves_exactly_the_exported_file(client: grpcclient.InferenceServerClient,
+                                                 served_repository: Path) -> None:
+    images = np.random.default_rng(1).integers(0, 256, size=(5, *INPUT_SHAPE), dtype=np.uint8)
+    model_path = TritonHostSettings(model_repository=served_repository).model_path
+    expected = onnx_predictor(onnx_session(model_path))(images)
+    result = _infer(client, images)
+    for name in OUTPUT_NAMES:
+        np.testing.assert_allclose(result.as_numpy(name), expected[name], atol=1e-6, rtol=0)
+
+
+def test_host_without_its_model_file_fails_at_start_naming_the_path_and_the_export_command(
+        stack_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "no-repository"
+    monkeypatch.setenv("TAGSTREAM_MODEL_REPOSITORY", str(empty))
+    with pytest.raises(ComponentFailedError) as info:
+        stack_factory(["triton"], taggers=0)
+    text = str(info.value)
+    assert str(empty / MODEL_NAME / "1" / "model.onnx") in text
+    assert "tagstream model export --version 1" in text
 
 
 def test_stopping_triton_leaves_no_tritonserver_behind(stack_factory) -> None:

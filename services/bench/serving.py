@@ -1,0 +1,79 @@
+"""``tagstream bench serving``: the served model through Triton against onnxruntime in-process, and the
+tagger's preprocessing per core, measured in one run on the same images.
+
+1. preprocess, one thread: base64, Pillow decode, resize, drift summary and quality check, images/s;
+2. onnxruntime in this process: the model file the host serves, with the host's intra-op thread count,
+   batches of the tagger's batch size called one after another, images/s;
+3. Triton: the same file behind the local Triton host (PyTriton, python backend), the same batches over
+   gRPC, one after another, images/s.
+
+``triton_ratio`` = 2 / 3's rate. The difference is what serving costs: gRPC, the copy into and out of
+Triton, and the python backend's hop to the process running onnxruntime.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from contracts import CatalogEvent
+from services.bench.pipeline import summarise_and_check
+from services.model.export import measure_rate
+from services.stack import LocalStack
+from services.stack.ports import private_settings
+from services.tagger.fetch import FetchPolicy, SafeFetcher
+from services.tagger.imaging import decode, image_bytes, stack
+from services.tagger.inference import TritonTagger
+from services.tagger.settings import TaggerSettings
+from services.traffic.synthetic import generate
+from services.tritonhost.runner import OnnxRunner
+from services.tritonhost.settings import TritonHostSettings
+
+
+@dataclass
+class ServingFigures:
+    images: int
+    batch_size: int
+    model: str
+    preprocess_one_core: float
+    onnxruntime_rate: float
+    triton_rate: float
+    triton_ratio: float
+    intra_op_threads: int
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _preprocess(events: list[CatalogEvent], settings: TaggerSettings) -> tuple[float, list]:
+    fetcher = SafeFetcher(FetchPolicy())
+    start = time.process_time()  # CPU time of this process: one thread, so images per core-second
+    decoded = [decode(image_bytes(e.data.image, fetcher, settings.image_max_bytes),
+                      max_pixels=settings.image_max_pixels) for e in events]
+    for i in range(0, len(decoded), settings.batch_max_size):
+        summarise_and_check(decoded[i:i + settings.batch_max_size], settings)
+    return len(events) / (time.process_time() - start), decoded
+
+
+def run(images: int = 1024, seed: int = 7, seconds: float = 8.0) -> ServingFigures:
+    tagger, host = TaggerSettings(), TritonHostSettings()
+    events = [CatalogEvent.model_validate_json(r.value) for r in generate(images, seed=seed)]
+    preprocess_rate, decoded = _preprocess(events, tagger)
+    pixels = stack(decoded)
+    batch = tagger.batch_max_size
+    runner = OnnxRunner(host.model_path, threads=host.intra_op_threads)
+    in_process = measure_rate(runner, pixels, batch_size=batch, seconds=seconds)
+    with tempfile.TemporaryDirectory(prefix="tagstream-bench-") as tmp:
+        settings = private_settings(Path(tmp), taggers=0)
+        with LocalStack(settings) as local:
+            local.start(["triton"])
+            client = TritonTagger(settings.triton_url, "catalog_tagger")
+            served = measure_rate(client.infer, pixels, batch_size=batch, seconds=seconds)
+            client.close()
+    return ServingFigures(
+        images=images, batch_size=batch, model=str(host.model_path.relative_to(host.model_repository)),
+        preprocess_one_core=round(preprocess_rate, 1), onnxruntime_rate=round(in_process.images_per_s, 1),
+        triton_rate=round(served.images_per_s, 1), triton_ratio=round(served.images_per_s / in_process.images_per_s, 3),
+        intra_op_threads=host.intra_op_threads)
