@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 
 from services.cli.watch import watch
+from services.model.drift import DriftKnobError, parse_drift
+from services.model.synthetic import SyntheticConfig
 from services.stack import LocalStack, StackSettings
 from services.traffic.produce import produce
 from services.traffic.synthetic import generate
@@ -16,10 +18,11 @@ from services.traffic.synthetic import generate
 console = Console(stderr=True)
 
 
-def _traffic(stack: LocalStack, rate: float, malformed_ratio: float, stop: threading.Event) -> None:
+def _traffic(stack: LocalStack, rate: float, malformed_ratio: float, config: SyntheticConfig,
+             stop: threading.Event) -> None:
     for seed in itertools.count(1):  # chunks of fresh events until stopped
         records = itertools.takewhile(lambda _: not stop.is_set(), generate(1000, malformed_ratio=malformed_ratio,
-                                                                           seed=seed))
+                                                                           seed=seed, config=config))
         produce(stack.kafka_settings(), records, rate=rate, progress=False)
         if stop.is_set():
             return
@@ -30,9 +33,15 @@ def demo(
     malformed_ratio: float = typer.Option(0.05, min=0, max=1, help="share of malformed events"),
     duration: float | None = typer.Option(None, min=1, help="stop after this many seconds (default: Ctrl-C)"),
     keep: bool = typer.Option(False, help="leave the stack running afterwards"),
+    drift: list[str] | None = typer.Option(None, help="drift the synthetic traffic, KNOB=VALUE (repeatable), e.g. "
+                                                      "brightness=0.6 or non_garment=0.2"),
 ) -> None:
     """Start the stack (unless one runs), send synthetic traffic and show throughput, latency, lag and
     dead letters live. Ctrl-C stops the traffic and the stack."""
+    try:
+        config = SyntheticConfig(drift=parse_drift(drift or []))
+    except DriftKnobError as e:
+        raise typer.BadParameter(str(e), param_hint="--drift") from e
     settings = StackSettings()
     stack = LocalStack.recorded(settings)
     started = stack is None
@@ -41,7 +50,7 @@ def demo(
         console.print(f"starting the local stack: {', '.join(stack.components)} (logs in {settings.logs_dir}/)")
         stack.start(on_ready=lambda name, s: console.print(f"  [green]ready[/green] {name} ({s:.1f} s)"))
     stop = threading.Event()
-    sender = threading.Thread(target=_traffic, args=(stack, rate, malformed_ratio, stop), daemon=True)
+    sender = threading.Thread(target=_traffic, args=(stack, rate, malformed_ratio, config, stop), daemon=True)
     sender.start()
     urls = [f"{stack.tagger_metrics_url(i)}/metrics" for i in range(stack.settings.taggers)]
     console.print(f"sending {rate:.0f} events/s ({malformed_ratio:.0%} malformed); Ctrl-C to stop")
