@@ -53,13 +53,14 @@ def pipeline(
 def serving(
     images: int = typer.Option(1024, min=64, help="synthetic product images to measure with"),
     seconds: float = typer.Option(8.0, min=1, help="how long each rate is measured"),
+    batch: int | None = typer.Option(None, min=1, max=64, help="images per request (default: the tagger's batch size)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
 ) -> None:
     """The served model through Triton against onnxruntime in-process (same file, same batches), and the
     tagger's preprocessing per core."""
     from services.bench.serving import run
 
-    figures = run(images=images, seconds=seconds)
+    figures = run(images=images, seconds=seconds, batch=batch)
     if as_json:
         print(json.dumps(figures.as_dict()))
         return
@@ -72,6 +73,9 @@ def serving(
                   f"{figures.onnxruntime_rate:,.0f} images/s")
     table.add_row("Triton (PyTriton host, gRPC)", f"{figures.triton_rate:,.0f} images/s")
     table.add_row("Triton / in-process", f"{figures.triton_ratio:.2f}")
+    table.add_row(f"Triton, {figures.in_flight} requests in flight (as the tagger)",
+                  f"{figures.triton_rate_in_flight:,.0f} images/s")
+    table.add_row(f"Triton with {figures.in_flight} in flight / in-process", f"{figures.triton_ratio_in_flight:.2f}")
     Console().print(table)
 
 
