@@ -24,12 +24,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from contracts import CatalogEvent
-from services.bench.pipeline import summarise_and_check
+from services.bench.pipeline import preprocess_all
 from services.model.export import measure_rate
 from services.stack import LocalStack
 from services.stack.ports import private_settings
-from services.tagger.fetch import FetchPolicy, SafeFetcher
-from services.tagger.imaging import decode, image_bytes, stack
+from services.tagger.imaging import stack
 from services.tagger.inference import TritonTagger
 from services.tagger.settings import TaggerSettings
 from services.traffic.synthetic import generate
@@ -55,20 +54,11 @@ class ServingFigures:
         return asdict(self)
 
 
-def _preprocess(events: list[CatalogEvent], settings: TaggerSettings) -> tuple[float, list]:
-    fetcher = SafeFetcher(FetchPolicy())
-    start = time.process_time()  # CPU time of this process: one thread, so images per core-second
-    decoded = [decode(image_bytes(e.data.image, fetcher, settings.image_max_bytes),
-                      max_pixels=settings.image_max_pixels) for e in events]
-    for i in range(0, len(decoded), settings.batch_max_size):
-        summarise_and_check(decoded[i:i + settings.batch_max_size], settings)
-    return len(events) / (time.process_time() - start), decoded
-
-
 def run(images: int = 1024, seed: int = 7, seconds: float = 8.0, batch: int | None = None) -> ServingFigures:
     tagger, host = TaggerSettings(), TritonHostSettings()
     events = [CatalogEvent.model_validate_json(r.value) for r in generate(images, seed=seed)]
-    preprocess_rate, decoded = _preprocess(events, tagger)
+    # CPU time of this process with one decode thread: images per core-second
+    preprocess_rate, decoded = preprocess_all(events, 1, tagger, tagger.batch_max_size, clock=time.process_time)
     pixels = stack(decoded)
     batch = batch or tagger.batch_max_size
     runner = OnnxRunner(host.model_path, threads=host.intra_op_threads)

@@ -22,6 +22,12 @@ from services.model.taxonomy import ATTRIBUTE_NAMES, ATTRIBUTES
 CHECKPOINT_FORMAT = 1
 
 
+def mahalanobis(features: torch.Tensor, mean: torch.Tensor, precision: torch.Tensor) -> torch.Tensor:
+    """Distance of each row of ``features`` (N, F) to a Gaussian; (N, 1). Plain ops, so ONNX can trace it."""
+    centred = features - mean
+    return ((centred @ precision) * centred).sum(dim=1, keepdim=True).clamp_min(0.0).sqrt()
+
+
 @dataclass
 class OodStats:
     """A Gaussian fitted to the training embeddings; the score is the Mahalanobis distance to it.
@@ -35,8 +41,7 @@ class OodStats:
     threshold: float = 1.0
 
     def distance(self, embeddings: torch.Tensor) -> torch.Tensor:
-        centred = embeddings - self.mean
-        return ((centred @ self.precision) * centred).sum(dim=1).clamp_min(0.0).sqrt()
+        return mahalanobis(embeddings, self.mean, self.precision)[:, 0]
 
     def state(self) -> dict[str, Any]:
         return {"mean": self.mean, "precision": self.precision, "threshold": self.threshold}
@@ -102,6 +107,5 @@ class ServingModel(nn.Module):
         features = self.network.embed(images)
         logits = self.network.head_logits(features)
         probs = [torch.softmax(logits[n] * self.inv_temperature[i], dim=1) for i, n in enumerate(self.names)]
-        centred = features - self.ood_mean
-        distance = ((centred @ self.ood_precision) * centred).sum(dim=1, keepdim=True).clamp_min(0.0).sqrt()
+        distance = mahalanobis(features, self.ood_mean, self.ood_precision)
         return (*probs, distance * self.ood_inv_threshold)
