@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first and pinned: 2.13.0 is a CPU build on these machines; other ranges pull CUDA wheels.
 	$(BIN)/pip install -q "torch==2.13.0" 2>&1 | $(QUIET_PIP)
-	$(BIN)/pip install -q -e ".[local,dev]" 2>&1 | $(QUIET_PIP)
+	$(BIN)/pip install -q -e ".[dev]" 2>&1 | $(QUIET_PIP)
 	$(BIN)/tagstream --help > /dev/null
 	touch $(STAMP)
 
@@ -31,7 +31,7 @@ bench: install
 	$(BIN)/tagstream bench pipeline
 
 lint: install
-	$(BIN)/ruff check contracts services monitoring rollout tests
+	$(BIN)/ruff check contracts modelspec runtime model monitoring rollout services tools tests
 
 schemas: install
 	$(BIN)/tagstream contracts export

@@ -1,1 +1,1 @@
-"""The running processes of tagstream and their wiring: tagger, model, Triton host, local stack, CLI."""
+"""The running processes of tagstream, one package each: the tagger and the local Triton host."""

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from services.stack import LocalStack, StackSettings
-from services.stack.ports import private_settings
+from tools.stack import LocalStack, StackSettings
+from tools.stack.ports import private_settings
 
 #: ``stack_factory(components=None, **settings_overrides) -> LocalStack`` (started, ready).
 StackFactory = Callable[..., LocalStack]

@@ -1,17 +1,8 @@
-"""Tagger errors. ``InputError`` is bad input (dead-letter it); the others are outages (pause, retry)."""
+"""Tagger errors besides bad input (``modelspec.errors.InputError``, dead-lettered): outages, to pause and retry."""
 
 from __future__ import annotations
 
-from contracts import ErrorCode
 from contracts.errors import TagstreamError
-
-
-class InputError(TagstreamError):
-    """The event itself is at fault: it goes to the dead-letter topic with this code and field."""
-
-    def __init__(self, code: ErrorCode, message: str, *, field: str | None = None) -> None:
-        super().__init__(message, code=code.value, field=field)
-        self.error_code = code
 
 
 class InferenceUnavailable(TagstreamError):

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from contracts import ErrorCode
-from services.tagger.errors import InputError
+from modelspec.errors import InputError
 
 logger = logging.getLogger(__name__)
 

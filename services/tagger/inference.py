@@ -8,7 +8,7 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from services.model.serving import INPUT_NAME, OOD_OUTPUT, OUTPUT_NAMES
+from modelspec.tensors import INPUT_NAME, OOD_OUTPUT, OUTPUT_NAMES
 from services.tagger.errors import InferenceUnavailable
 
 log = logging.getLogger(__name__)

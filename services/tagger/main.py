@@ -18,10 +18,10 @@ from kafka.errors import KafkaError
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from services.common import kafka
-from services.common.logs import configure
+from runtime import kafka
+from runtime.health import HealthServer
+from runtime.logs import configure
 from services.tagger.fetch import FetchPolicy, SafeFetcher
-from services.tagger.health import HealthServer
 from services.tagger.inference import TritonTagger
 from services.tagger.pipeline import Tagger
 from services.tagger.settings import TaggerSettings

@@ -21,8 +21,8 @@ from contracts import (
     TagPrediction,
     Timings,
 )
-from services.tagger.errors import InputError
-from services.tagger.imaging import DecodedImage
+from modelspec.errors import InputError
+from modelspec.preprocess import DecodedImage
 from services.tagger.postprocess import Tagged
 
 

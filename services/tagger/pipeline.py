@@ -33,12 +33,16 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from contracts import ModelRef, TagPrediction, Topics
-from services.tagger import messages, metrics, policy, quality
+from modelspec import quality
+from modelspec.errors import InputError
+from modelspec.features import feature_summaries, measure
+from modelspec.preprocess import decode, stack
+from services.tagger import messages, metrics, policy
 from services.tagger.batcher import MicroBatcher
-from services.tagger.errors import InferenceUnavailable, InputError
+from services.tagger.errors import InferenceUnavailable
 from services.tagger.fetch import SafeFetcher
-from services.tagger.imaging import decode, feature_summaries, image_bytes, measure, stack
 from services.tagger.inference import TritonTagger
+from services.tagger.load import image_bytes
 from services.tagger.messages import Work
 from services.tagger.offsets import OffsetTracker
 from services.tagger.policy import Action, Stage

@@ -13,7 +13,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from contracts import ErrorCode
-from services.tagger.errors import InputError
+from modelspec.errors import InputError
 
 
 class Stage(StrEnum):

@@ -5,7 +5,7 @@ One rule decides review, per image:
 - ``low_confidence``: an attribute whose calibrated confidence is under its threshold needs review;
 - ``out_of_distribution``: the model's normalised score is above ``ood_threshold``, or is no valid score
   (NaN, infinite or negative: the model cannot vouch for the image);
-- the image-quality reasons of :mod:`services.tagger.quality`, passed in.
+- the image-quality reasons of :mod:`modelspec.quality`, passed in.
 
 Any reason but ``low_confidence`` concerns the whole image: then every attribute needs review, since
 nothing in the tag can be trusted. A tag needs review exactly when it has a reason.
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from contracts import AttributeTag, LabelScore, ReviewReason
-from services.model.serving import OOD_OUTPUT, output_name
-from services.model.taxonomy import ATTRIBUTE_NAMES, ATTRIBUTES
+from modelspec.taxonomy import ATTRIBUTE_NAMES, ATTRIBUTES
+from modelspec.tensors import OOD_OUTPUT, output_name
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def ood_scores(outputs: dict[str, np.ndarray], n: int) -> np.ndarray:
     scores = np.asarray(outputs[OOD_OUTPUT], dtype=np.float64)
     if scores.size != n:
         raise ValueError(f"model output {OOD_OUTPUT!r} has shape {scores.shape}; expected one score per image "
-                         f"({n}, 1) as services.model.serving says")
+                         f"({n}, 1) as modelspec.tensors says")
     return scores.reshape(n)
 
 

@@ -8,9 +8,10 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from services.common.settings import KafkaSettings
-from services.model.serving import MODEL_NAME
-from services.tagger.quality import QualityThresholds
+from modelspec.preprocess import DEFAULT_MAX_PIXELS
+from modelspec.quality import QualityThresholds
+from modelspec.tensors import MODEL_NAME
+from runtime.settings import KafkaSettings
 
 
 class TaggerSettings(KafkaSettings):
@@ -38,7 +39,7 @@ class TaggerSettings(KafkaSettings):
 
     max_event_bytes: int = Field(12 * 1024 * 1024, ge=1024, description="largest Kafka value accepted")
     image_max_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest image file, inline or fetched")
-    image_max_pixels: int = Field(40_000_000, ge=1, description="largest image in pixels (width x height)")
+    image_max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="largest image in pixels (width x height)")
     fetch_timeout_s: float = Field(5.0, gt=0, description="timeout of one image download")
     url_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list,
                                        description="exact host:port (or host) allowed to resolve to internal "

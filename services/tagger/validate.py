@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from contracts import CatalogEvent, ErrorCode
 from contracts.events import from_binary_mode, is_binary_mode
-from services.tagger.errors import InputError
+from modelspec.errors import InputError
 
 #: Deepest JSON nesting accepted; a real event is 3 levels deep.
 MAX_DEPTH = 16

@@ -12,7 +12,7 @@ import sys
 import threading
 from types import FrameType
 
-from services.common.logs import configure
+from runtime.logs import configure
 from services.tritonhost.runner import ModelLoadError
 from services.tritonhost.server import TritonHost
 from services.tritonhost.settings import TritonHostSettings

@@ -18,7 +18,7 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from contracts import TagstreamError
-from services.model.serving import INPUT_NAME, INPUT_SHAPE, OUTPUT_NAMES
+from modelspec.tensors import INPUT_NAME, INPUT_SHAPE, OUTPUT_NAMES
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pytriton.decorators import batch
 from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
 from pytriton.triton import Triton, TritonConfig
 
-from services.model.serving import INPUT_NAME, MODEL_NAME
+from modelspec.tensors import INPUT_NAME, MODEL_NAME
 from services.tritonhost.runner import OnnxRunner, Runner, TensorSpec
 from services.tritonhost.settings import TritonHostSettings
 

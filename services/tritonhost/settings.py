@@ -7,13 +7,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from services.common.settings import TagstreamSettings
-from services.model.serving import MODEL_NAME
-from services.model.tritonconfig import ONNX_FILE
-
-#: The repository committed with the project (``services/model/repository``), found beside the package
-#: whatever the working directory.
-DEFAULT_REPOSITORY = Path(__file__).resolve().parents[1] / "model" / "repository"
+from model.tritonconfig import DEFAULT_REPOSITORY, ONNX_FILE
+from modelspec.tensors import MODEL_NAME
+from runtime.settings import TagstreamSettings
 
 
 class TritonHostSettings(TagstreamSettings):
@@ -30,7 +26,7 @@ class TritonHostSettings(TagstreamSettings):
     metrics_port: int = Field(8002, ge=1, le=65535, description="Triton Prometheus metrics port on 127.0.0.1")
     model_repository: Path = Field(DEFAULT_REPOSITORY,
                                    description="Triton model repository written by `tagstream model export`; "
-                                               "the default is the one committed in services/model/repository")
+                                               "the default is the one committed in model/repository")
     model_version: str = Field("1", pattern=r"^[1-9][0-9]*$", description="served version number")
     max_batch_size: int = Field(64, ge=1, le=4096, description="largest batch Triton hands the model")
     max_queue_delay_us: int = Field(200, ge=0, le=1_000_000,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from kafka import KafkaConsumer, TopicPartition
 
 from contracts import DeadLetter, TagPrediction, Topics
-from services.common.settings import KafkaSettings
+from runtime.settings import KafkaSettings
 
 
 @dataclass

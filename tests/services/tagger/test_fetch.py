@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from contracts import ErrorCode
-from services.tagger.errors import InputError
+from modelspec.errors import InputError
 from services.tagger.fetch import FetchPolicy, SafeFetcher, is_public
 
 pytestmark = pytest.mark.timeout(20)

@@ -30,14 +30,14 @@ from contracts import (
     TagPrediction,
     Topics,
 )
-from services.model.serving import OOD_OUTPUT, output_name
-from services.model.taxonomy import ATTRIBUTE_NAMES, ATTRIBUTES
+from modelspec.taxonomy import ATTRIBUTE_NAMES, ATTRIBUTES
+from modelspec.tensors import OOD_OUTPUT, output_name
 from services.tagger import pipeline
 from services.tagger.errors import InferenceUnavailable
 from services.tagger.fetch import FetchPolicy, SafeFetcher
 from services.tagger.pipeline import Tagger
 from services.tagger.settings import TaggerSettings
-from services.traffic.synthetic import generate
+from tools.traffic.synthetic import generate
 
 TP = TopicPartition(Topics.EVENTS.name, 0)
 

@@ -2,7 +2,8 @@ import pytest
 from kafka.errors import KafkaTimeoutError
 
 from contracts import ErrorCode
-from services.tagger.errors import InferenceUnavailable, InputError
+from modelspec.errors import InputError
+from services.tagger.errors import InferenceUnavailable
 from services.tagger.policy import Action, Stage, as_input_error, decide
 
 BAD_IMAGE = InputError(ErrorCode.IMAGE_UNDECODABLE, "broken", field="data.image")

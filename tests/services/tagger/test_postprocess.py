@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from contracts import ReviewReason
-from services.model.serving import OOD_OUTPUT, output_name
-from services.model.taxonomy import ATTRIBUTE_NAMES, ATTRIBUTES, BY_NAME
+from modelspec.taxonomy import ATTRIBUTE_NAMES, ATTRIBUTES, BY_NAME
+from modelspec.tensors import OOD_OUTPUT, output_name
 from services.tagger.postprocess import to_tags
 
 ALL = list(ATTRIBUTE_NAMES)

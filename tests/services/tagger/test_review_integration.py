@@ -1,6 +1,6 @@
 """Confidence and doubt end to end: the trained, exported model on the real Triton host and the real broker.
 
-Garments and pictures of other things (``services.model.nongarment``) go through one tagger. Every event
+Garments and pictures of other things (``model.nongarment``) go through one tagger. Every event
 is tagged on ``catalog.tags``; the model's out-of-distribution score sends the non-garments to review
 with every attribute and the reason in the tag, and leaves most garments alone.
 """
@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from contracts import CatalogEvent, EventType, ImageRef, ProductData, ReviewReason, TagPrediction
-from services.model.nongarment import render_nongarment
-from services.model.taxonomy import ATTRIBUTE_NAMES
-from services.traffic.produce import produce
-from services.traffic.synthetic import CONTENT_TYPE, GeneratedRecord, generate
+from model.nongarment import render_nongarment
+from modelspec.taxonomy import ATTRIBUTE_NAMES
 from tests.services.tagger.streams import OutputReader
+from tools.traffic.produce import produce
+from tools.traffic.synthetic import CONTENT_TYPE, GeneratedRecord, generate
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 from contracts import ErrorCode
-from services.traffic.produce import produce
-from services.traffic.synthetic import GeneratedRecord, generate
 from tests.services.tagger.streams import OutputReader, committed_offsets, event_positions
+from tools.traffic.produce import produce
+from tools.traffic.synthetic import GeneratedRecord, generate
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts import ErrorCode
-from services.tagger.errors import InputError
+from modelspec.errors import InputError
 from services.tagger.validate import parse_event
 
 LIMIT = 1024 * 1024

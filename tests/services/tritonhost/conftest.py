@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.tritonhost.settings import TritonHostSettings
-from tests.services.model.factories import export_tiny_repository
+from tests.model.factories import export_tiny_repository
 
 
 @pytest.fixture(scope="session")

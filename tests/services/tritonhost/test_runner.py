@@ -10,13 +10,13 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-import services.model
-from services.model.export import predict_all, torch_predictor
-from services.model.serving import INPUT_NAME, INPUT_SHAPE, MODEL_NAME, OOD_OUTPUT, OUTPUT_NAMES, output_name
-from services.model.taxonomy import ATTRIBUTES
+import model
+from model.export import predict_all, torch_predictor
+from modelspec.taxonomy import ATTRIBUTES
+from modelspec.tensors import INPUT_NAME, INPUT_SHAPE, MODEL_NAME, OOD_OUTPUT, OUTPUT_NAMES, output_name
 from services.tritonhost.runner import ModelLoadError, OnnxRunner, TensorSpec
 from services.tritonhost.settings import DEFAULT_REPOSITORY, TritonHostSettings
-from tests.services.model.factories import reference_images, tiny_trained_model
+from tests.model.factories import reference_images, tiny_trained_model
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_default_repository_is_the_committed_one_wherever_the_process_runs(
     settings = TritonHostSettings()
     assert settings.model_repository == DEFAULT_REPOSITORY
     assert DEFAULT_REPOSITORY.is_absolute()
-    assert Path(services.model.__file__).resolve().parent / "repository" == DEFAULT_REPOSITORY
+    assert Path(model.__file__).resolve().parent / "repository" == DEFAULT_REPOSITORY
     assert settings.model_path == DEFAULT_REPOSITORY / MODEL_NAME / "1" / "model.onnx"
 
 

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 
-from services.model.export import onnx_predictor, onnx_session
-from services.model.serving import INPUT_NAME, INPUT_SHAPE, MODEL_NAME, OOD_OUTPUT, OUTPUT_NAMES, output_name
-from services.model.taxonomy import ATTRIBUTES
-from services.stack import LocalStack
-from services.stack.errors import ComponentFailedError
-from services.stack.supervisor import process_start_ticks
+from model.export import onnx_predictor, onnx_session
+from modelspec.taxonomy import ATTRIBUTES
+from modelspec.tensors import INPUT_NAME, INPUT_SHAPE, MODEL_NAME, OOD_OUTPUT, OUTPUT_NAMES, output_name
 from services.tritonhost.settings import TritonHostSettings
+from tools.stack import LocalStack
+from tools.stack.errors import ComponentFailedError
+from tools.stack.supervisor import process_start_ticks
 
 pytestmark = pytest.mark.integration
 

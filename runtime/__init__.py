@@ -1,0 +1,1 @@
+"""What every tagstream process shares: the settings base, Kafka clients, logging, the health server."""

@@ -1,1 +1,0 @@
-"""Pieces every tagstream process shares: the settings base, Kafka clients, logging."""

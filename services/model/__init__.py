@@ -1,1 +1,0 @@
-"""The multi-task catalogue model: attribute taxonomy, network, serving contract."""

@@ -1,0 +1,228 @@
+"""``tagstream bench pipeline``: each component's raw rate and the end-to-end rate, in one run.
+
+On a private stack (temporary state directory, free ports) it measures, with the same events:
+
+1. the broker: consume the events and produce them again (a tagger that does nothing), events/s;
+2. decode + preprocess: base64, Pillow decode, resize, feature summary, quality check, on the tagger's threads,
+   images/s;
+3. Triton: batches of the tagger's batch size from the tagger's number of threads, images/s;
+4. end to end: a real tagger process drains the backlog; rate = events / (last tag - first receipt);
+5. latency: fresh events paced at half the end-to-end rate; event time to tag read from ``catalog.tags``.
+
+``ratio`` = end-to-end rate / slowest component rate. Triton's own metrics say whether it batched
+on the server (executions fewer than requests), for the tagger's full batches and for many small
+concurrent requests (batch 4 from 8 threads, as from many replicas).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from kafka import KafkaConsumer, TopicPartition
+
+from contracts import CatalogEvent, TagPrediction, Topic, Topics
+from modelspec import quality
+from modelspec.features import feature_summaries, measure
+from modelspec.preprocess import decode, stack
+from runtime import kafka
+from services.tagger.fetch import FetchPolicy, SafeFetcher
+from services.tagger.inference import TritonTagger
+from services.tagger.load import image_bytes
+from services.tagger.settings import TaggerSettings
+from tools.stack import LocalStack
+from tools.stack.ports import private_settings
+from tools.traffic.produce import produce
+from tools.traffic.synthetic import GeneratedRecord, generate
+
+log = logging.getLogger(__name__)
+PASSTHROUGH = Topic("bench.passthrough")
+
+
+@dataclass
+class PipelineFigures:
+    events: int
+    batch_size: int
+    broker_rate: float
+    preprocess_rate: float
+    preprocess_rate_one_thread: float
+    triton_rate: float
+    end_to_end_rate: float
+    ratio: float
+    slowest: str
+    shared_cpu_bound: float
+    ratio_to_shared_cpu_bound: float
+    p50_ms: float
+    p99_ms: float
+    latency_rate: float
+    triton_requests: int
+    triton_executions: int
+    triton_alone_requests: int
+    triton_alone_executions: int
+    triton_small_requests: int
+    triton_small_executions: int
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _broker_rate(stack_: LocalStack, n: int) -> float:
+    """Consume ``n`` events and produce each again, as fast as the client allows."""
+    settings = stack_.kafka_settings()
+    kafka.ensure_topics(settings, partitions=stack_.settings.partitions, topics=[PASSTHROUGH])
+    consumer = kafka.consumer(settings, group_id="bench-broker", client_id="bench", session_timeout_ms=6000,
+                              heartbeat_interval_ms=2000)
+    producer = kafka.producer(settings, client_id="bench")
+    consumer.subscribe([Topics.EVENTS.name])
+    seen, start = 0, None
+    while seen < n:
+        for records in consumer.poll(timeout_ms=200, max_records=1000).values():
+            start = start or time.perf_counter()
+            for record in records:
+                producer.send(PASSTHROUGH.name, key=record.key, value=record.value)
+            seen += len(records)
+    producer.flush()
+    elapsed = time.perf_counter() - (start or time.perf_counter())
+    consumer.close(autocommit=False)
+    producer.close()
+    return n / elapsed
+
+
+def preprocess_all(events: list[CatalogEvent], threads: int, settings: TaggerSettings, batch: int, *,
+                   clock: Callable[[], float] = time.perf_counter) -> tuple[float, list]:
+    """Decode every event's image on ``threads`` threads, then summarise and check them in batches, as the
+    tagger does; returns (images per second of ``clock``, the decoded images)."""
+    fetcher = SafeFetcher(FetchPolicy())
+
+    def one(event: CatalogEvent):
+        return decode(image_bytes(event.data.image, fetcher, settings.image_max_bytes),
+                      max_pixels=settings.image_max_pixels)
+
+    start = clock()
+    with ThreadPoolExecutor(threads) as pool:
+        images = list(pool.map(one, events))
+    for i in range(0, len(images), batch):
+        summarise_and_check(images[i:i + batch], settings)
+    return len(events) / (clock() - start), images
+
+
+def summarise_and_check(chunk: list, settings: TaggerSettings) -> None:
+    """What the tagger computes per batch besides inference: the drift summary and the quality check."""
+    stats = measure(stack(chunk))
+    widths, heights = [c.width for c in chunk], [c.height for c in chunk]
+    feature_summaries(stats, widths, heights, [c.nbytes for c in chunk])
+    quality.assess(stats, widths, heights, settings.quality)
+
+
+def _triton_rate(url: str, pixels: np.ndarray, batch: int, threads: int) -> float:
+    client = TritonTagger(url, "catalog_tagger")
+    batches = [pixels[i:i + batch] for i in range(0, len(pixels) - batch + 1, batch)]
+    client.infer(batches[0])  # warm-up
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(client.infer, batches))
+    elapsed = time.perf_counter() - start
+    client.close()
+    return len(batches) * batch / elapsed
+
+
+def _read_tags(settings, want: set[str], timeout_s: float) -> dict[str, tuple[TagPrediction, float]]:
+    consumer = KafkaConsumer(**settings.kafka_client_kwargs(), group_id=None, enable_auto_commit=False,
+                             fetch_max_wait_ms=50)
+    consumer.assign([TopicPartition(Topics.TAGS.name, p) for p in consumer.partitions_for_topic(Topics.TAGS.name)])
+    consumer.seek_to_beginning()
+    got: dict[str, tuple[TagPrediction, float]] = {}
+    deadline = time.monotonic() + timeout_s
+    while not want <= set(got) and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=50, max_records=2000).values():
+            now = time.time()
+            for record in records:
+                tag = TagPrediction.model_validate_json(record.value)
+                if tag.event_id in want and tag.event_id not in got:
+                    got[tag.event_id] = (tag, now)
+    consumer.close()
+    if not want <= set(got):
+        raise TimeoutError(f"only {len(got)} of {len(want)} tags arrived within {timeout_s:.0f} s")
+    return got
+
+
+def _triton_counts(metrics_port: int) -> tuple[int, int]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    counts = {"nv_inference_request_success": 0, "nv_inference_exec_count": 0}
+    for line in text.splitlines():
+        name = line.split("{", 1)[0]
+        if name in counts and 'model="catalog_tagger"' in line:
+            counts[name] += int(float(line.rsplit(" ", 1)[1]))
+    return counts["nv_inference_request_success"], counts["nv_inference_exec_count"]
+
+
+def run(events: int = 2000, seed: int = 7, progress: bool = True) -> PipelineFigures:
+    tagger = TaggerSettings()
+    with tempfile.TemporaryDirectory(prefix="tagstream-bench-") as tmp:
+        settings = private_settings(Path(tmp), taggers=1, broker_storage="memory")
+        metrics = settings.triton_metrics_port
+        with LocalStack(settings) as local:
+            local.start(["broker", "triton"])
+            kafka_settings = local.kafka_settings()
+            records: list[GeneratedRecord] = list(generate(events, seed=seed))
+            parsed = [CatalogEvent.model_validate_json(r.value) for r in records]
+            produce(kafka_settings, records, progress=progress)
+
+            broker_rate = _broker_rate(local, events)
+            one_thread, _ = preprocess_all(parsed[: min(events, 500)], 1, tagger, tagger.batch_max_size)
+            preprocess_rate, images = preprocess_all(parsed, tagger.decode_workers, tagger, tagger.batch_max_size)
+            pixels = stack(images)
+            alone0 = _triton_counts(metrics)
+            triton_rate = _triton_rate(settings.triton_url, pixels, tagger.batch_max_size, tagger.inference_workers)
+            alone1 = _triton_counts(metrics)
+            # many small concurrent requests, as from many tagger replicas: the dynamic batcher should merge them
+            small0 = _triton_counts(metrics)
+            _triton_rate(settings.triton_url, pixels[:512], 4, 8)
+            small1 = _triton_counts(metrics)
+
+            requests0, executions0 = _triton_counts(metrics)
+            local.start_component("tagger-0")
+            tags = _read_tags(kafka_settings, {r.event_id for r in records if r.event_id}, timeout_s=600)
+            first = min(t.timings.received_at for t, _ in tags.values())
+            last = max(t.timings.tagged_at for t, _ in tags.values())
+            end_to_end = events / (last - first).total_seconds()
+            requests1, executions1 = _triton_counts(metrics)
+
+            latency_rate = end_to_end / 2
+            paced = max(200, int(latency_rate * 15))
+            # the same seed gives the same ids; generated lazily while sending, so each event's time is its send time
+            fresh_ids = {r.event_id for r in generate(paced, seed=seed + 1) if r.event_id}
+            sender = threading.Thread(target=produce, args=(kafka_settings, generate(paced, seed=seed + 1)),
+                                      kwargs={"rate": latency_rate, "progress": False, "total": paced}, daemon=True)
+            sender.start()
+            arrived = _read_tags(kafka_settings, fresh_ids, timeout_s=600)
+            sender.join()
+            latencies = np.array([(now - tag.timings.event_time.timestamp()) * 1000 for tag, now in arrived.values()])
+
+    rates = {"broker": broker_rate, "preprocess": preprocess_rate, "triton": triton_rate}
+    slowest = min(rates, key=rates.__getitem__)
+    # Each component alone had both cores; in the pipeline they share them. 1 / sum(1 / rate) is the rate of
+    # running the stages one after another on the same cores: a reference, not a hard bound, since a
+    # component measured alone need not keep both cores busy (Triton with one torch thread does not).
+    shared_bound = 1.0 / sum(1.0 / r for r in rates.values())
+    return PipelineFigures(
+        events=events, batch_size=tagger.batch_max_size, broker_rate=round(broker_rate, 1),
+        preprocess_rate=round(preprocess_rate, 1), preprocess_rate_one_thread=round(one_thread, 1),
+        triton_rate=round(triton_rate, 1), end_to_end_rate=round(end_to_end, 1),
+        ratio=round(end_to_end / rates[slowest], 3), slowest=slowest, shared_cpu_bound=round(shared_bound, 1),
+        ratio_to_shared_cpu_bound=round(end_to_end / shared_bound, 3),
+        p50_ms=round(float(np.percentile(latencies, 50)), 1), p99_ms=round(float(np.percentile(latencies, 99)), 1),
+        latency_rate=round(latency_rate, 1), triton_requests=requests1 - requests0,
+        triton_executions=executions1 - executions0, triton_alone_requests=alone1[0] - alone0[0],
+        triton_alone_executions=alone1[1] - alone0[1], triton_small_requests=small1[0] - small0[0],
+        triton_small_executions=small1[1] - small0[1],
+    )

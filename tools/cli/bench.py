@@ -1,0 +1,105 @@
+"""``tagstream bench``: benchmarks that print figures (never part of the test suite)."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+
+bench_app = typer.Typer(help="Benchmarks that print figures measured in one run.", no_args_is_help=True)
+
+
+@bench_app.command("pipeline")
+def pipeline(
+    events: int = typer.Option(2000, min=100, help="events per measurement"),
+    seed: int = typer.Option(7, help="seed of the synthetic events"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+) -> None:
+    """Raw broker, decode and Triton rates, the end-to-end rate and latency, on a private local stack."""
+    from tools.bench.pipeline import run
+
+    figures = run(events=events, seed=seed, progress=not as_json)
+    if as_json:
+        print(json.dumps(figures.as_dict()))
+        return
+    table = Table(title=f"tagstream bench pipeline ({events} events, batch {figures.batch_size})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("broker: consume + produce", f"{figures.broker_rate:,.0f} events/s"),
+        ("decode + preprocess (tagger threads)", f"{figures.preprocess_rate:,.0f} images/s"),
+        ("decode + preprocess (one thread)", f"{figures.preprocess_rate_one_thread:,.0f} images/s"),
+        ("Triton at the tagger's batch size", f"{figures.triton_rate:,.0f} images/s"),
+        ("end to end", f"{figures.end_to_end_rate:,.0f} events/s"),
+        ("ratio (end to end / slowest)", f"{figures.ratio:.2f} (slowest: {figures.slowest})"),
+        ("shared-CPU bound 1/Σ(1/rate)", f"{figures.shared_cpu_bound:,.0f} events/s"),
+        ("end to end / shared-CPU bound", f"{figures.ratio_to_shared_cpu_bound:.2f}"),
+        (f"latency p50 at {figures.latency_rate:,.0f} events/s", f"{figures.p50_ms:,.0f} ms"),
+        (f"latency p99 at {figures.latency_rate:,.0f} events/s", f"{figures.p99_ms:,.0f} ms"),
+        ("Triton requests / executions, end to end", f"{figures.triton_requests:,} / {figures.triton_executions:,}"),
+        ("Triton requests / executions, alone",
+         f"{figures.triton_alone_requests:,} / {figures.triton_alone_executions:,}"),
+        ("Triton requests / executions, batch 4 x 8 threads",
+         f"{figures.triton_small_requests:,} / {figures.triton_small_executions:,}"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+@bench_app.command("serving")
+def serving(
+    images: int = typer.Option(1024, min=64, help="synthetic product images to measure with"),
+    seconds: float = typer.Option(8.0, min=1, help="how long each rate is measured"),
+    batch: int | None = typer.Option(None, min=1, max=64, help="images per request (default: the tagger's batch size)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+) -> None:
+    """The served model through Triton against onnxruntime in-process (same file, same batches), and the
+    tagger's preprocessing per core."""
+    from tools.bench.serving import run
+
+    figures = run(images=images, seconds=seconds, batch=batch)
+    if as_json:
+        print(json.dumps(figures.as_dict()))
+        return
+    table = Table(title=f"tagstream bench serving ({figures.model}, batch {figures.batch_size})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("preprocess (decode, resize, summary, quality), one core",
+                  f"{figures.preprocess_one_core:,.0f} images/s")
+    table.add_row(f"onnxruntime in-process ({figures.intra_op_threads} thread)",
+                  f"{figures.onnxruntime_rate:,.0f} images/s")
+    table.add_row("Triton (PyTriton host, gRPC)", f"{figures.triton_rate:,.0f} images/s")
+    table.add_row("Triton / in-process", f"{figures.triton_ratio:.2f}")
+    table.add_row(f"Triton, {figures.in_flight} requests in flight (as the tagger)",
+                  f"{figures.triton_rate_in_flight:,.0f} images/s")
+    table.add_row(f"Triton with {figures.in_flight} in flight / in-process", f"{figures.triton_ratio_in_flight:.2f}")
+    Console().print(table)
+
+
+@bench_app.command("model")
+def model(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of tables"),
+    train_size: int = typer.Option(16000, min=100, help="synthetic training images per run"),
+    epochs: int = typer.Option(8, min=1, help="epochs per run (the same budget for both)"),
+) -> None:
+    """Plain cross-entropy against the default long-tail recipe on the same budget and data: accuracy, macro-F1
+    and tail-class recall per attribute, ECE after calibration and out-of-distribution AUROC."""
+    from tools.bench.model import BenchConfig, print_bench, run_model_bench
+
+    defaults = BenchConfig()
+    config = defaults.model_copy(update={"n_train": train_size,
+                                         "train": defaults.train.model_copy(update={"epochs": epochs})})
+    result = run_model_bench(config, progress=not as_json, console=console)
+    if as_json:
+        print(json.dumps(result))
+        return
+    print_bench(result, Console())
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bench_app, name="bench")

@@ -1,0 +1,67 @@
+"""``tagstream``: run the local stack, send traffic, watch it, export contracts, benchmark."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from contracts.errors import TagstreamError
+
+app = typer.Typer(
+    name="tagstream",
+    help="Streaming catalogue tagging: Kafka in, a multi-task model on Triton, tags out.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+contracts_app = typer.Typer(help="The message contracts and their JSON Schemas.", no_args_is_help=True)
+app.add_typer(contracts_app, name="contracts")
+console = Console(stderr=True)
+
+
+@contracts_app.command("export")
+def contracts_export(check: bool = typer.Option(False, "--check", help="only report drift, write nothing")) -> None:
+    """Write the JSON Schema of every message to contracts/schemas/ (one file per message)."""
+    from contracts import schemas
+
+    if check:
+        stale = schemas.drift()
+        if stale:
+            console.print(f"[red]schemas out of date:[/red] {', '.join(stale)}; run `tagstream contracts export`")
+            raise typer.Exit(1)
+        console.print("schemas match the models")
+        return
+    for path in schemas.export():
+        console.print(f"wrote {path.name}")
+
+
+@app.command("tagger")
+def tagger() -> None:
+    """Run one tagger in the foreground (settings from TAGSTREAM_* variables or TAGSTREAM_CONFIG)."""
+    from services.tagger.main import main
+
+    raise typer.Exit(main())
+
+
+def _register() -> None:
+    from model import cli as model_cli
+    from tools.cli import bench, demo
+    from tools.stack import cli as stack_cli
+    from tools.traffic import cli as traffic_cli
+
+    stack_cli.register(app)
+    traffic_cli.register(app)
+    demo.register(app)
+    bench.register(app)
+    model_cli.register(app)
+
+
+_register()
+
+
+def run() -> None:
+    """Console entry point: tagstream errors become one red line, not a traceback."""
+    try:
+        app()
+    except TagstreamError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise SystemExit(2) from None

@@ -1,0 +1,54 @@
+"""Settings of the local stack (``tagstream up``): ports, the broker store, how many taggers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from runtime.settings import TagstreamSettings
+
+LOOPBACK = "127.0.0.1"
+
+
+class StackSettings(TagstreamSettings):
+    """Everything ``tagstream up`` starts listens on 127.0.0.1; change a port with ``TAGSTREAM_<FIELD>``."""
+
+    state_dir: Path = Field(Path(".tagstream"), description="pid files, logs/ and stack.json live here")
+    broker_port: int = Field(9092, ge=1, le=65535, description="Kafka port of the Tansu broker")
+    broker_storage: Literal["memory", "s3"] = Field(
+        "memory", description="memory: fast, lost on a broker restart; s3: durable, kept in a local moto S3")
+    s3_port: int = Field(9095, ge=1, le=65535, description="port of moto's S3 server (s3 storage only)")
+    triton_grpc_port: int = Field(8001, ge=1, le=65535, description="Triton gRPC port (the taggers call it)")
+    triton_http_port: int = Field(8000, ge=1, le=65535, description="Triton HTTP port (health, metadata)")
+    triton_metrics_port: int = Field(8002, ge=1, le=65535, description="Triton Prometheus metrics port")
+    partitions: int = Field(4, ge=1, le=256, description="partitions of every non-compacted topic")
+    taggers: int = Field(1, ge=0, le=64, description="tagger processes; more than partitions idle")
+    tagger_metrics_port: int = Field(9300, ge=1, le=65535,
+                                     description="tagger i serves /metrics, /healthz and /readyz on this + i")
+    tagger_env: dict[str, str] = Field(default_factory=dict,
+                                       description="extra environment of the tagger processes (e.g. "
+                                                   "TAGSTREAM_BATCH_MAX_SIZE); may hold secrets: never printed")
+    ready_timeout_s: float = Field(60.0, gt=0, description="how long one component may take to become ready")
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{LOOPBACK}:{self.broker_port}"
+
+    @property
+    def triton_url(self) -> str:
+        """Triton's gRPC endpoint as the tagger and tritonclient want it: host:port."""
+        return f"{LOOPBACK}:{self.triton_grpc_port}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://{LOOPBACK}:{self.s3_port}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def record_path(self) -> Path:
+        return self.state_dir / "stack.json"
