@@ -19,7 +19,8 @@ from contracts.profile import (
     Quantile,
     ReferenceProfile,
 )
-from contracts.rollout import PilotCohort, RolloutStage, RolloutState
+from contracts.review import ReviewItem, ReviewKind
+from contracts.rollout import PilotCohort, RolloutReason, RolloutSpec, RolloutStage, RolloutState, RolloutStatus
 from contracts.tags import (
     AttributeTag,
     FeatureSummary,
@@ -59,11 +60,16 @@ __all__ = [
     "ProductData",
     "Quantile",
     "ReferenceProfile",
+    "ReviewItem",
+    "ReviewKind",
     "ReviewReason",
     "RolloutArm",
+    "RolloutReason",
     "RolloutRef",
+    "RolloutSpec",
     "RolloutStage",
     "RolloutState",
+    "RolloutStatus",
     "SourcePosition",
     "TagPrediction",
     "TagstreamError",

@@ -13,7 +13,8 @@ import json
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from contracts.base import SCHEMA_VERSION, ContractModel
 
@@ -27,6 +28,9 @@ Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za
 class EventType(StrEnum):
     CREATED = "catalog.product.created"
     UPDATED = "catalog.product.updated"
+    #: The product left the catalogue: the tagger publishes a tombstone (its key, a null value) on
+    #: ``catalog.tags``, so compacted and upserting consumers drop it. Needs no image.
+    DELETED = "catalog.product.deleted"
 
 
 def _check_base64(value: str) -> str:
@@ -57,7 +61,7 @@ class ProductData(ContractModel):
     merchant_id: Identifier
     category_hint: Annotated[str, Field(max_length=64)] | None = None
     title: Annotated[str, Field(max_length=512)] = ""
-    image: ImageRef
+    image: ImageRef | None = Field(None, description="required unless the event deletes the product")
     locale: Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")] = "en-GB"
 
 
@@ -72,6 +76,21 @@ class CatalogEvent(ContractModel):
     datacontenttype: Literal["application/json"] = "application/json"
     subject: Annotated[str, Field(max_length=128)] | None = None
     data: ProductData
+
+    @model_validator(mode="after")
+    def _image_unless_deleted(self) -> CatalogEvent:
+        if self.data.image is None and self.type is not EventType.DELETED:
+            # raised whole, so that the error names the field (data.image) and not the event
+            error = PydanticCustomError("image_required", "a {event_type} event needs data.image (a url or "
+                                        "inline); only {deleted} events may leave it out",
+                                        {"event_type": self.type.value, "deleted": EventType.DELETED.value})
+            raise ValidationError.from_exception_data(
+                type(self).__name__, [InitErrorDetails(type=error, loc=("data", "image"), input=None)])
+        return self
+
+    @property
+    def deletes(self) -> bool:
+        return self.type is EventType.DELETED
 
     @property
     def key(self) -> bytes:

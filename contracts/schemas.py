@@ -14,12 +14,13 @@ from contracts.deadletter import DeadLetter
 from contracts.events import CatalogEvent
 from contracts.labels import LabelFeedback
 from contracts.profile import ReferenceProfile
+from contracts.review import ReviewItem
 from contracts.rollout import RolloutState
 from contracts.tags import TagPrediction
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
-MESSAGES: tuple[type[ContractModel], ...] = (CatalogEvent, TagPrediction, LabelFeedback, DeadLetter, RolloutState,
-                                             ReferenceProfile)
+MESSAGES: tuple[type[ContractModel], ...] = (CatalogEvent, TagPrediction, ReviewItem, LabelFeedback, DeadLetter,
+                                             RolloutState, ReferenceProfile)
 
 
 def render(model: type[ContractModel]) -> str:

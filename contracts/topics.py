@@ -17,9 +17,10 @@ class Topics:
 
     EVENTS = Topic("catalog.events", doc="CatalogEvent from producers; key = product_id")
     DEAD_LETTERS = Topic("catalog.events.dlq", doc="DeadLetter: events the tagger could not process")
-    TAGS = Topic("catalog.tags", doc="TagPrediction published to consumers; key = product_id")
+    TAGS = Topic("catalog.tags", doc="TagPrediction published to consumers; key = product_id; a null "
+                                          "value (tombstone) when the product was deleted")
     TAGS_SHADOW = Topic("catalog.tags.shadow", doc="TagPrediction of a candidate in shadow; not published")
-    REVIEW = Topic("catalog.review", doc="TagPrediction with an attribute that needs a person")
+    REVIEW = Topic("catalog.review", doc="ReviewItem: a doubtful tag, or an audit sample, for a person")
     LABELS = Topic("catalog.labels", doc="LabelFeedback: delayed ground truth")
     ROLLOUT = Topic("tagstream.rollout", compacted=True, doc="RolloutState every tagger follows")
 

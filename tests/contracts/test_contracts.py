@@ -30,10 +30,15 @@ from contracts import (
     ModelRef,
     PilotCohort,
     ProductData,
+    ReviewItem,
+    ReviewKind,
     RolloutArm,
+    RolloutReason,
     RolloutRef,
+    RolloutSpec,
     RolloutStage,
     RolloutState,
+    RolloutStatus,
     SourcePosition,
     TagPrediction,
     Timings,
@@ -106,7 +111,7 @@ BOTH_IMAGES = {"inline": PIXEL_B64, "url": "https://img.example/a.jpg"}
     pytest.param(_set("data.product_id", 12345), ("data", "product_id"), id="product_id as number"),
     pytest.param(_set("data.title", 42), ("data", "title"), id="title as number"),
     pytest.param(_set("data.title", "x" * 10_000), ("data", "title"), id="oversize title"),
-    pytest.param(_set("type", "catalog.product.deleted"), ("type",), id="bad event type"),
+    pytest.param(_set("type", "catalog.product.archived"), ("type",), id="bad event type"),
     pytest.param(_set("time", "2025-03-14T09:26:53"), ("time",), id="naive datetime"),
     pytest.param(_set("data.image", BOTH_IMAGES), ("data", "image"), id="both url and inline"),
     pytest.param(_set("data.image", {}), ("data", "image"), id="neither url nor inline"),
@@ -134,23 +139,31 @@ def _features() -> FeatureSummary:
                           sharpness=12.0, mean_r=0.5, mean_g=0.4, mean_b=0.3)
 
 
+def _tag(**overrides: Any) -> TagPrediction:
+    fields: dict[str, Any] = {
+        "event_id": "e-1", "product_id": "p-0-1", "merchant_id": "m-017",
+        "model": ModelRef(name="catalog_tagger", version="2"),
+        "rollout": RolloutRef(revision=3, arm=RolloutArm.CANDIDATE),
+        "attributes": {"category": AttributeTag(label="t_shirt", confidence=0.4, top_k=[
+            LabelScore(label="t_shirt", score=0.4), LabelScore(label="blouse", score=0.3)])},
+        "needs_review": ["category"], "timings": _timings(), "features": _features()}
+    return TagPrediction(**{**fields, **overrides})
+
+
 @pytest.mark.parametrize("message", [
-    TagPrediction(event_id="e-1", product_id="p-0-1", merchant_id="m-017",
-                  model=ModelRef(name="catalog_tagger", version="2"),
-                  rollout=RolloutRef(revision=3, arm=RolloutArm.CANDIDATE),
-                  attributes={"category": AttributeTag(label="t_shirt", confidence=0.4, top_k=[
-                      LabelScore(label="t_shirt", score=0.4), LabelScore(label="blouse", score=0.3)])},
-                  needs_review=["category"], timings=_timings(), features=_features()),
+    _tag(),
     DeadLetter(original_value_b64=base64.b64encode(b"not json").decode(), original_key_b64=None,
                original_headers=[("content-type", base64.b64encode(b"application/json").decode())],
                source=SourcePosition(topic="catalog.events", partition=2, offset=41),
                error=ErrorInfo(code=ErrorCode.NOT_JSON, message="value is not JSON"),
                consumer_group="tagstream-tagger", time=NOW),
     LabelFeedback(product_id="p-0-1", labels={"main_colour": "navy"}, source=LabelSource.REVIEWER, time=NOW),
-    RolloutState(revision=4, model="catalog_tagger", stable_version="1", candidate_version="2",
-                 stage=RolloutStage.PILOT, traffic_share=0.05,
-                 pilot_cohort=PilotCohort(merchants=["m-017"], hash_share=0.01), reason="plan started",
-                 time=NOW),
+    RolloutState(spec=RolloutSpec(model="catalog_tagger", stable_version="1", candidate_version="2", plan="quick"),
+                 status=RolloutStatus(revision=4, stage=RolloutStage.PILOT, step="pilot", traffic_share=0.05,
+                                      pilot_cohort=PilotCohort(merchants=["m-017"], hash_share=0.01),
+                                      reason=RolloutReason.ADVANCED, message="shadow passed", time=NOW)),
+    ReviewItem(kind=ReviewKind.DOUBT, tag=_tag(), attributes=["category"], title="Navy tee",
+               image=ImageRef(url="https://images.example.com/p-0-1.jpg")),
 ], ids=lambda m: type(m).__name__)
 def test_every_message_round_trips_through_its_bytes(message: ContractModel) -> None:
     assert type(message).model_validate_json(message.to_bytes()) == message
@@ -212,3 +225,57 @@ def test_binary_mode_keeps_an_unknown_attribute_so_validation_names_it() -> None
     with pytest.raises(ValidationError) as info:
         CatalogEvent.model_validate_json(from_binary_mode(headers, doc["data"]))
     assert ("color",) in {tuple(e["loc"]) for e in info.value.errors()}
+
+
+def test_rollout_state_of_version_1_still_validates_as_spec_and_status() -> None:
+    v1 = {"schema_version": 1, "revision": 4, "model": "catalog_tagger", "stable_version": "1",
+          "candidate_version": "2", "stage": "canary", "traffic_share": 0.1,
+          "pilot_cohort": {"merchants": ["m-017"]}, "reason": "plan started", "time": "2025-03-14T09:26:53Z"}
+    state = RolloutState.model_validate_json(json.dumps(v1))
+    assert state.schema_version == 2
+    assert state.spec == RolloutSpec(model="catalog_tagger", stable_version="1", candidate_version="2")
+    assert (state.status.revision, state.status.stage, state.status.traffic_share) == (4, RolloutStage.CANARY, 0.1)
+    assert state.status.pilot_cohort.merchants == ["m-017"]
+    assert (state.status.reason, state.status.message) == (RolloutReason.MIGRATED, "plan started")
+    assert RolloutState.model_validate_json(state.to_bytes()) == state  # written back as version 2
+
+
+def test_rollout_state_names_the_field_when_a_version_1_record_is_broken() -> None:
+    v1 = {"schema_version": 1, "revision": -1, "model": "catalog_tagger", "stable_version": "1",
+          "stage": "canary", "time": "2025-03-14T09:26:53Z"}
+    with pytest.raises(ValidationError) as info:
+        RolloutState.model_validate_json(json.dumps(v1))
+    assert ("status", "revision") in {tuple(e["loc"]) for e in info.value.errors()}
+
+
+def test_rollout_state_refuses_an_unknown_schema_version() -> None:
+    with pytest.raises(ValidationError) as info:
+        RolloutState.model_validate_json(json.dumps({"schema_version": 3, "spec": {}, "status": {}}))
+    assert ("schema_version",) in {tuple(e["loc"]) for e in info.value.errors()}
+
+
+def test_a_delete_event_needs_no_image_and_other_events_do() -> None:
+    doc = _event_doc()
+    del doc["data"]["image"]
+    doc["type"] = EventType.DELETED.value
+    event = CatalogEvent.model_validate_json(json.dumps(doc))
+    assert event.deletes and event.data.image is None and event.key == b"p-0-1"
+    doc["type"] = EventType.CREATED.value
+    with pytest.raises(ValidationError, match=r"needs data\.image"):
+        CatalogEvent.model_validate_json(json.dumps(doc))
+
+
+def test_review_item_lists_only_attributes_of_its_tag() -> None:
+    with pytest.raises(ValidationError, match="not in the tag"):
+        ReviewItem(kind=ReviewKind.DOUBT, tag=_tag(), attributes=["collar"],
+                   image=ImageRef(url="https://images.example.com/a.jpg"))
+
+
+def test_review_item_of_doubt_needs_a_doubtful_tag_and_audit_does_not() -> None:
+    confident = _tag(needs_review=[])
+    with pytest.raises(ValidationError, match="audit"):
+        ReviewItem(kind=ReviewKind.DOUBT, tag=confident, attributes=["category"],
+                   image=ImageRef(url="https://images.example.com/a.jpg"))
+    item = ReviewItem(kind=ReviewKind.AUDIT, tag=confident, attributes=["category"],
+                      image=ImageRef(url="https://images.example.com/a.jpg"))
+    assert item.key == b"p-0-1"
