@@ -62,7 +62,7 @@ def test_malformed_values_get_their_code(value, expected):
     (lambda d: d["data"].update(product_id=42), "data.product_id"),
     (lambda d: d["data"].update(title="x" * 10_000), "data.title"),
     (lambda d: d["data"].update(colour="red"), "data.colour"),
-    (lambda d: d.update(type="catalog.product.deleted"), "type"),
+    (lambda d: d.update(type="catalog.product.archived"), "type"),
     (lambda d: d.update(time="2026-01-01T00:00:00"), "time"),
     (lambda d: d["data"].update(image={"url": "ftp://example.com/a.png"}), "data.image.url"),
     (lambda d: d["data"].update(image={"inline": "!!!not base64!!!"}), "data.image.inline"),
