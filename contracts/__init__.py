@@ -9,6 +9,7 @@ from contracts.deadletter import DeadLetter, ErrorCode, ErrorInfo, SourcePositio
 from contracts.errors import ContractError, TagstreamError
 from contracts.events import CatalogEvent, EventType, ImageRef, ProductData
 from contracts.labels import LabelFeedback, LabelSource
+from contracts.models import AttributeThreshold, ModelCard, ReviewThresholds, card_key
 from contracts.profile import (
     PIXEL_FEATURES,
     QUANTILE_LEVELS,
@@ -40,6 +41,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AttributeProfile",
     "AttributeTag",
+    "AttributeThreshold",
     "CatalogEvent",
     "ContractError",
     "ContractModel",
@@ -53,6 +55,7 @@ __all__ = [
     "LabelFeedback",
     "LabelScore",
     "LabelSource",
+    "ModelCard",
     "ModelRef",
     "NumericStats",
     "OodProfile",
@@ -63,6 +66,7 @@ __all__ = [
     "ReviewItem",
     "ReviewKind",
     "ReviewReason",
+    "ReviewThresholds",
     "RolloutArm",
     "RolloutReason",
     "RolloutRef",
@@ -76,4 +80,5 @@ __all__ = [
     "Timings",
     "Topic",
     "Topics",
+    "card_key",
 ]

@@ -13,6 +13,7 @@ from contracts.base import ContractModel
 from contracts.deadletter import DeadLetter
 from contracts.events import CatalogEvent
 from contracts.labels import LabelFeedback
+from contracts.models import ModelCard
 from contracts.profile import ReferenceProfile
 from contracts.review import ReviewItem
 from contracts.rollout import RolloutState
@@ -20,7 +21,7 @@ from contracts.tags import TagPrediction
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 MESSAGES: tuple[type[ContractModel], ...] = (CatalogEvent, TagPrediction, ReviewItem, LabelFeedback, DeadLetter,
-                                             RolloutState, ReferenceProfile)
+                                             RolloutState, ModelCard, ReferenceProfile)
 
 
 def render(model: type[ContractModel]) -> str:

@@ -7,6 +7,7 @@ import base64
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from contracts import (
     AttributeTag,
+    AttributeThreshold,
     CatalogEvent,
     ContractModel,
     DeadLetter,
@@ -27,11 +29,14 @@ from contracts import (
     LabelFeedback,
     LabelScore,
     LabelSource,
+    ModelCard,
     ModelRef,
     PilotCohort,
     ProductData,
+    ReferenceProfile,
     ReviewItem,
     ReviewKind,
+    ReviewThresholds,
     RolloutArm,
     RolloutReason,
     RolloutRef,
@@ -42,6 +47,7 @@ from contracts import (
     SourcePosition,
     TagPrediction,
     Timings,
+    card_key,
 )
 from contracts.events import from_binary_mode, is_binary_mode
 
@@ -279,3 +285,20 @@ def test_review_item_of_doubt_needs_a_doubtful_tag_and_audit_does_not() -> None:
     item = ReviewItem(kind=ReviewKind.AUDIT, tag=confident, attributes=["category"],
                       image=ImageRef(url="https://images.example.com/a.jpg"))
     assert item.key == b"p-0-1"
+
+
+def _committed_profile() -> ReferenceProfile:
+    path = Path(__file__).resolve().parents[2] / "model" / "repository" / "catalog_tagger" / "1"
+    path = path / "reference_profile.json"
+    return ReferenceProfile.model_validate_json(path.read_bytes())
+
+
+def test_model_card_round_trips_with_profile_and_thresholds_keyed_by_name_and_version() -> None:
+    profile = _committed_profile()
+    review = ReviewThresholds(confidence=0.9, calibration_size=2000, attributes={
+        "category": AttributeThreshold(threshold=0.62, target_precision=0.95, expected_precision=0.963,
+                                       review_share=0.31),
+        "texture": AttributeThreshold(threshold=None, target_precision=0.95, review_share=1.0)})
+    card = ModelCard(model=profile.model, profile=profile, review=review, registered_at=NOW)
+    assert ModelCard.model_validate_json(card.to_bytes()) == card
+    assert card.key == f"{profile.model.name}:{profile.model.version}".encode() == card_key(profile.model).encode()
