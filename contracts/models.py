@@ -28,7 +28,7 @@ class AttributeThreshold(ContractModel):
     """One head's review threshold, chosen on the calibration split."""
 
     threshold: Probability | None = Field(
-        description="accept a label at or above this calibrated confidence; None: no threshold reaches the target, "
+        None, description="accept a label at or above this calibrated confidence; None: no threshold reaches the target, "
                     "so this attribute always goes to review")
     target_precision: Probability
     expected_precision: Probability | None = Field(None, description="precision of the accepted labels on the "
