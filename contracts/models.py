@@ -28,8 +28,8 @@ class AttributeThreshold(ContractModel):
     """One head's review threshold, chosen on the calibration split."""
 
     threshold: Probability | None = Field(
-        None, description="accept a label at or above this calibrated confidence; None: no threshold reaches the target, "
-                    "so this attribute always goes to review")
+        None, description="accept a label at or above this calibrated confidence; None: no threshold reaches the "
+                          "target, so this attribute always goes to review")
     target_precision: Probability
     expected_precision: Probability | None = Field(None, description="precision of the accepted labels on the "
                                                                      "calibration split; None when none is accepted")
