@@ -20,6 +20,7 @@ from contracts.profile import (
     Quantile,
     ReferenceProfile,
 )
+from contracts.replays import REPLAY_HEADER, DeadLetterReplay, replay_key
 from contracts.review import ReviewItem, ReviewKind
 from contracts.rollout import PilotCohort, RolloutReason, RolloutSpec, RolloutStage, RolloutState, RolloutStatus
 from contracts.tags import (
@@ -38,6 +39,7 @@ from contracts.topics import Topic, Topics
 __all__ = [
     "PIXEL_FEATURES",
     "QUANTILE_LEVELS",
+    "REPLAY_HEADER",
     "SCHEMA_VERSION",
     "AttributeProfile",
     "AttributeTag",
@@ -46,6 +48,7 @@ __all__ = [
     "ContractError",
     "ContractModel",
     "DeadLetter",
+    "DeadLetterReplay",
     "ErrorCode",
     "ErrorInfo",
     "EventType",
@@ -81,4 +84,5 @@ __all__ = [
     "Topic",
     "Topics",
     "card_key",
+    "replay_key",
 ]
