@@ -46,6 +46,7 @@ def _register() -> None:
     from model import cli as model_cli
     from services.review import cli as review_cli
     from tools.cli import bench, demo
+    from tools.dlq import cli as dlq_cli
     from tools.stack import cli as stack_cli
     from tools.traffic import cli as traffic_cli
 
@@ -55,6 +56,7 @@ def _register() -> None:
     bench.register(app)
     model_cli.register(app)
     review_cli.register(app)
+    dlq_cli.register(app)
 
 
 _register()
