@@ -6,6 +6,7 @@ Order matters: ``component_names`` is the start order (``LocalStack.stop`` goes 
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -41,7 +42,7 @@ class Component:
 
 def component_names(settings: StackSettings) -> list[str]:
     names = ["s3"] if settings.broker_storage == "s3" else []
-    return [*names, "broker", "triton", *(f"tagger-{i}" for i in range(settings.taggers))]
+    return [*names, "broker", "triton", *(f"tagger-{i}" for i in range(settings.taggers)), "review"]
 
 
 def _python_env(extra: dict[str, str]) -> dict[str, str]:
@@ -117,7 +118,25 @@ def build(name: str, settings: StackSettings) -> Component:
                              "TAGSTREAM_INSTANCE_ID": name}),
             ports=[PortClaim(port, "TAGSTREAM_TAGGER_METRICS_PORT")])
         return Component(proc, url)
+    if name == "review":
+        return _review(settings)
     raise KeyError(f"no component {name!r}; the stack has {', '.join(component_names(settings))}")
+
+
+def _review(settings: StackSettings) -> Component:
+    """The review console, with the documented local reviewer (services/review/local.py)."""
+    from services.review.local import LOCAL_PASSWORD, LOCAL_PASSWORD_HASH, LOCAL_REVIEWER
+
+    url = f"http://{LOOPBACK}:{settings.review_port}"
+    group = {k: v for k, v in settings.tagger_env.items() if k.endswith(("_SESSION_TIMEOUT_MS", "_INTERVAL_MS"))}
+    proc = ManagedProcess(
+        "review", [sys.executable, "-m", "services.review"], state_dir=settings.state_dir,
+        probe=http_probe(f"{url}/readyz"),
+        env=_python_env({**_tansu_client_env(settings), **group, "TAGSTREAM_KAFKA_BOOTSTRAP": settings.bootstrap,
+                         "TAGSTREAM_PORT": str(settings.review_port), "TAGSTREAM_INSTANCE_ID": "review",
+                         "TAGSTREAM_REVIEWERS": json.dumps({LOCAL_REVIEWER: LOCAL_PASSWORD_HASH})}),
+        ports=[PortClaim(settings.review_port, "TAGSTREAM_REVIEW_PORT")])
+    return Component(proc, f"{url} (sign in as {LOCAL_REVIEWER} / {LOCAL_PASSWORD})")
 
 
 def _tansu_client_env(settings: StackSettings) -> dict[str, str]:
