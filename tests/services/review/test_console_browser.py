@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -21,7 +22,7 @@ from tests.services.review.conftest import (
     screenshot,
     wait_until,
 )
-from tests.services.review.factories import review_items
+from tools.traffic.reviewitems import review_items
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -34,8 +35,11 @@ def sign_in(driver: Any, url: str, name: str, password: str) -> None:
 
 
 def shown_product(driver: Any) -> str | None:
-    found = driver.find_elements(By.ID, "product")
-    return found[0].text if found else None
+    try:
+        found = driver.find_elements(By.ID, "product")
+        return found[0].text if found else None
+    except StaleElementReferenceException:  # the next page replaced it meanwhile
+        return None
 
 
 def wait_for_product(driver: Any, product_id: str) -> None:

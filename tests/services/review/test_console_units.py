@@ -21,7 +21,7 @@ from services.review.errors import ImageUnavailable, InvalidDecision, ReviewErro
 from services.review.images import ImageSource, image_type
 from services.review.local import LOCAL_PASSWORD, LOCAL_PASSWORD_HASH
 from services.review.passwords import check_hash, hash_password, verify
-from tests.services.review.factories import review_items
+from tools.traffic.reviewitems import review_items
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 CHOICES = LabelChoices.from_taxonomy()

@@ -6,7 +6,7 @@ import pytest
 
 from services.review.errors import LeaseLost
 from services.review.leases import LeaseBook, Position
-from tests.services.review.factories import review_items
+from tools.traffic.reviewitems import review_items
 
 ITEMS = review_items(4, seed=1)
 

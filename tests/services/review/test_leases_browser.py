@@ -20,8 +20,8 @@ from tests.services.review.conftest import (
     scrape,
     wait_until,
 )
-from tests.services.review.factories import review_items
 from tests.services.review.test_console_browser import shown_product, sign_in, wait_for_product
+from tools.traffic.reviewitems import review_items
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
