@@ -22,6 +22,7 @@ from contracts.profile import (
 )
 from contracts.replays import REPLAY_HEADER, DeadLetterReplay, replay_key
 from contracts.review import ReviewItem, ReviewKind
+from contracts.reviewprogress import ReviewProgress, progress_key
 from contracts.rollout import PilotCohort, RolloutReason, RolloutSpec, RolloutStage, RolloutState, RolloutStatus
 from contracts.tags import (
     AttributeTag,
@@ -68,6 +69,7 @@ __all__ = [
     "ReferenceProfile",
     "ReviewItem",
     "ReviewKind",
+    "ReviewProgress",
     "ReviewReason",
     "ReviewThresholds",
     "RolloutArm",
@@ -84,5 +86,6 @@ __all__ = [
     "Topic",
     "Topics",
     "card_key",
+    "progress_key",
     "replay_key",
 ]

@@ -179,14 +179,16 @@ class LeaseBook:
                 if part is not None:
                     part.committed = max(part.committed, offset)
 
-    def decided_above(self, partition: int) -> list[int]:
-        """Offsets of the partition decided above its committable offset (held back by an older item)."""
+    def decided_above(self, partition: int) -> tuple[int, list[int]]:
+        """The partition's committable offset, and the offsets decided above it (held back by an older item)."""
         with self._lock:
             part = self._partitions.get(partition)
-            if part is None or not part.pending:
-                return []
+            if part is None:
+                return 0, []
+            if not part.pending:
+                return part.next, []
             low = min(part.pending)
-            return sorted(set(range(low, part.next)) - part.pending)
+            return low, sorted(set(range(low, part.next)) - part.pending)
 
     def forget(self, partitions: Iterable[int]) -> None:
         """The console no longer owns these partitions: their items and leases are dropped (not decided)."""

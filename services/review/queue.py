@@ -9,7 +9,8 @@ decided items let the committed offset move (``leases.py``). The steps of a deci
 1. the reviewer's lease is claimed (nobody else can take the item while it is being saved);
 2. the ``LabelFeedback`` is sent with acks=all and awaited; a failure un-claims it and the reviewer retries;
 3. the item is marked decided; the consumer thread commits the new committable offset within
-   ``commit_interval_ms``. A crash between 2 and 3 re-delivers the item: a label twice, never none.
+   ``commit_interval_ms``, then records the offsets decided above it (``progress.py``), which a console
+   taking the partition over skips. A crash between 2 and 3 re-delivers the item: a label twice, never none.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from services.review import metrics
 from services.review.decisions import Decision
 from services.review.errors import DecisionNotSaved
 from services.review.leases import LeaseBook, Position
+from services.review.progress import ProgressLog, read_progress
 from services.review.settings import ReviewSettings
 from services.review.stats import ReviewStats
 
@@ -42,6 +44,8 @@ class ReviewQueue:
     def __init__(self, settings: ReviewSettings, *, consumer: Any, producer: Any, book: LeaseBook,
                  stats: ReviewStats) -> None:
         self._settings = settings
+        self._progress = ProgressLog(producer, settings.group_id)
+        self._skip: dict[int, set[int]] = {}  # decided before this console took the partition over
         self._consumer = consumer
         self._producer = producer
         self.book = book
@@ -114,6 +118,10 @@ class ReviewQueue:
 
     def _read(self, record: Any) -> None:
         position = Position(record.partition, record.offset)
+        if record.offset in self._skip.get(record.partition, ()):
+            log.debug("skipped %s%s: decided before the partition came here", TOPIC, position)
+            self.book.skip(position)
+            return
         try:
             item = ReviewItem.model_validate_json(record.value or b"")
         except ValidationError as e:
@@ -134,21 +142,21 @@ class ReviewQueue:
             self._consumer.resume(*self._consumer.paused())
 
     def _commit(self, partitions: Iterable[int] | None = None) -> None:
-        offsets = self.book.committable()
-        if partitions is not None:
-            wanted = set(partitions)
-            offsets = {p: o for p, o in offsets.items() if p in wanted}
-        if not offsets:
-            return
-        try:
-            self._consumer.commit({TopicPartition(TOPIC, p): OffsetAndMetadata(o, None, -1)
-                                   for p, o in offsets.items()})
-        except KafkaError as e:  # a rebalance or a broker hiccup: the next cycle tries again
-            metrics.COMMITS.labels("failed").inc()
-            log.warning("commit of %s failed: %s", offsets, e)
-            return
-        self.book.mark_committed(offsets)
-        metrics.COMMITS.labels("ok").inc()
+        """Commit what moved, then record what was decided above it (``progress.py``)."""
+        wanted = set(partitions) if partitions is not None else {tp.partition for tp in self._consumer.assignment()}
+        offsets = {p: o for p, o in self.book.committable().items() if p in wanted}
+        if offsets:
+            try:
+                self._consumer.commit({TopicPartition(TOPIC, p): OffsetAndMetadata(o, None, -1)
+                                       for p, o in offsets.items()})
+            except KafkaError as e:  # a rebalance or a broker hiccup: the next cycle tries again
+                metrics.COMMITS.labels("failed").inc()
+                log.warning("commit of %s failed: %s", offsets, e)
+                return
+            self.book.mark_committed(offsets)
+            metrics.COMMITS.labels("ok").inc()
+        for partition in wanted:
+            self._progress.write(partition, *self.book.decided_above(partition))
 
     def _update_gauges(self) -> None:
         unread = 0
@@ -171,10 +179,16 @@ class ReviewQueue:
         numbers = [tp.partition for tp in partitions if tp.topic == TOPIC]
         self._commit(numbers)
         self.book.forget(numbers)
+        self._progress.forget(numbers)
         if numbers:
             log.info("gave up partitions %s; their undecided items go to the next owner", numbers)
 
     def _assigned(self, partitions: list[TopicPartition]) -> None:
+        numbers = {tp.partition for tp in partitions if tp.topic == TOPIC}
+        progress = read_progress(self._settings, self._settings.group_id) if numbers else {}
+        self._skip = {p: set(progress[p].decided) for p in numbers if p in progress}
+        if any(self._skip.values()):
+            log.info("skipping %d items decided before the takeover", sum(map(len, self._skip.values())))
         self._joined.set()
         log.info("reviewing partitions %s of %s", sorted(tp.partition for tp in partitions), TOPIC)
 

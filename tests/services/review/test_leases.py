@@ -95,7 +95,7 @@ def test_the_commit_never_passes_an_undecided_item(clock, decided, committable, 
     for offset in decided:
         book.decided(Position(0, offset))
     assert book.committable() == {0: committable}
-    assert book.decided_above(0) == above
+    assert book.decided_above(0) == (committable, above)
 
 
 def test_skipped_records_count_as_done_and_forgotten_partitions_drop_their_leases(clock):
