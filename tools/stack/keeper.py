@@ -61,6 +61,8 @@ class Keeper:
         self.stop = stop or threading.Event()
         self.pid = pid
         self.clock = clock
+        self._up_since: dict[str, tuple[int | None, float]] = {}
+        """When this keeper first saw each component's current process running, by its own clock."""
         settings = stack.settings
         self._backoff = lambda failures: backoff_s(failures, settings.restart_backoff_s,
                                                    settings.restart_backoff_max_s)
@@ -89,12 +91,13 @@ class Keeper:
 
     def _keep(self, name: str) -> None:
         proc = self.stack.process(name)
-        record = self.stack.load_record()
-        state = self.stack.restarts(name, record)
+        state = self.stack.restarts(name)
         now = self.clock()
         if proc.alive():
-            entry = record.components.get(name) if record is not None else None
-            up_s = now - entry.started_at if entry is not None and entry.started_at is not None else 0.0
+            pid, since = self._up_since.get(name, (None, now))
+            if pid != proc.pid:
+                pid, since = self._up_since[name] = (proc.pid, now)
+            up_s = now - since
             if state.failures and up_s >= self.stack.settings.restart_stable_s:
                 log.info("%s has run %.0f s: stable again", name, up_s)
                 self.stack.set_restarts(name, replace(state, failures=0, retry_at=None))
@@ -117,6 +120,7 @@ class Keeper:
             self._failed_start(name, state, e)
             return
         log.info("restarted %s as pid %s, ready after %.1f s (restart %d)", name, proc.pid, elapsed, attempt)
+        self._up_since[name] = (proc.pid, now)
         self.stack.set_restarts(name, replace(state, count=attempt, retry_at=None))
 
     def _crashed(self, name: str, state: Restarts, now: float) -> Restarts:
