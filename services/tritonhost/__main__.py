@@ -13,7 +13,7 @@ import threading
 from types import FrameType
 
 from runtime.logs import configure
-from services.tritonhost.runner import ModelLoadError
+from services.tritonhost.errors import ModelLoadError
 from services.tritonhost.server import TritonHost
 from services.tritonhost.settings import TritonHostSettings
 
