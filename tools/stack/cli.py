@@ -18,7 +18,7 @@ from tools.stack.keeper import CRASH_LOOP, Keeper, in_a_row
 from tools.stack.settings import StackSettings
 from tools.stack.stack import ComponentStatus, LocalStack
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one message, one line, whatever the width
 
 
 def up(
