@@ -192,3 +192,29 @@ def create_topics(settings: StackSettings) -> None:
     created = ensure_topics(settings.kafka_settings(), partitions=settings.partitions)
     if created:
         log.info("created topics %s", ", ".join(created))
+
+
+KEEPER = "keeper"
+#: The keeper writes its pid here once its loop runs: its readiness probe.
+KEEPER_BEAT = "keeper.beat"
+
+
+def keeper_process(settings: StackSettings) -> ManagedProcess:
+    """The keeper, which restarts crashed components: ``python -m tools.stack.keeper`` for this state directory."""
+    beat = settings.state_dir / KEEPER_BEAT
+    proc: ManagedProcess
+
+    def probe() -> bool:
+        try:
+            return beat.read_text().strip() == str(proc.pid)
+        except OSError:
+            return False
+
+    proc = ManagedProcess(KEEPER, [sys.executable, "-m", "tools.stack.keeper"], state_dir=settings.state_dir,
+                          probe=probe, env=python_env({"TAGSTREAM_STATE_DIR": str(settings.state_dir.resolve())}))
+    return proc
+
+
+def write_beat(settings: StackSettings) -> None:
+    """The keeper's readiness: its pid in ``keeper.beat``, written once its loop runs."""
+    (settings.state_dir / KEEPER_BEAT).write_text(f"{os.getpid()}\n")

@@ -26,10 +26,11 @@ from dataclasses import replace
 from types import FrameType
 
 from runtime.logs import configure
+from tools.stack.components import write_beat
 from tools.stack.errors import StackError, StartCancelledError
 from tools.stack.record import Restarts
 from tools.stack.settings import StackSettings
-from tools.stack.stack import LocalStack, write_beat
+from tools.stack.stack import LocalStack
 from tools.stack.supervisor import describe_exit
 
 log = logging.getLogger("tools.stack.keeper")
@@ -77,7 +78,7 @@ class Keeper:
     def tick(self) -> bool:
         """Check every component once, restarting what is due; False when there is no stack to keep."""
         with self.stack.locked():
-            record = self.stack.load_record()
+            record = self.stack.state.load()
             if record is None:
                 return False
             if self.pid is not None and (record.keeper is None or record.keeper.pid != self.pid):
@@ -91,7 +92,7 @@ class Keeper:
 
     def _keep(self, name: str) -> None:
         proc = self.stack.process(name)
-        state = self.stack.restarts(name)
+        state = self.stack.state.restarts(name)
         now = self.clock()
         if proc.alive():
             pid, since = self._up_since.get(name, (None, now))
@@ -100,9 +101,9 @@ class Keeper:
             up_s = now - since
             if state.failures and up_s >= self.stack.settings.restart_stable_s:
                 log.info("%s has run %.0f s: stable again", name, up_s)
-                self.stack.set_restarts(name, replace(state, failures=0, retry_at=None))
+                self.stack.state.set_restarts(name, replace(state, failures=0, retry_at=None))
             elif state.retry_at is not None:  # started by someone else (`tagstream up`) while it waited
-                self.stack.set_restarts(name, replace(state, retry_at=None))
+                self.stack.state.set_restarts(name, replace(state, retry_at=None))
             return
         if state.retry_at is None:
             state = self._crashed(name, state, now)
@@ -121,7 +122,7 @@ class Keeper:
             return
         log.info("restarted %s as pid %s, ready after %.1f s (restart %d)", name, proc.pid, elapsed, attempt)
         self._up_since[name] = (proc.pid, now)
-        self.stack.set_restarts(name, replace(state, count=attempt, retry_at=None))
+        self.stack.state.set_restarts(name, replace(state, count=attempt, retry_at=None))
 
     def _crashed(self, name: str, state: Restarts, now: float) -> Restarts:
         proc = self.stack.process(name)
@@ -132,7 +133,7 @@ class Keeper:
         delay = self._backoff(failures)
         log.warning("%s%s %s; restarting it in %.1f s (%s)", name, pid, cause, delay, in_a_row(failures))
         state = replace(state, failures=failures, last_exit=cause, last_failure_at=now, retry_at=now + delay)
-        self.stack.set_restarts(name, state)
+        self.stack.state.set_restarts(name, state)
         return state
 
     def _failed_start(self, name: str, state: Restarts, error: StackError) -> None:
@@ -141,8 +142,9 @@ class Keeper:
         now = self.clock()
         log.error("restart of %s failed: %s; next try in %.1f s (%s)", name, error, delay, in_a_row(failures))
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        self.stack.set_restarts(name, replace(state, failures=failures, last_exit=f"failed to start: {first_line}",
-                                              last_failure_at=now, retry_at=now + delay))
+        self.stack.state.set_restarts(name, replace(state, failures=failures,
+                                                    last_exit=f"failed to start: {first_line}",
+                                                    last_failure_at=now, retry_at=now + delay))
 
 
 def main() -> int:

@@ -15,32 +15,26 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from runtime.settings import KafkaSettings
-from tools.stack.components import Component, build, component_names, python_env
+from tools.stack.components import KEEPER, KEEPER_BEAT, Component, build, component_names, keeper_process
 from tools.stack.errors import StackError, StackRunningError
-from tools.stack.lock import stack_lock
 from tools.stack.record import RecordedProcess, Restarts, StackRecord
 from tools.stack.settings import LOOPBACK, StackSettings
+from tools.stack.state import StackState
 from tools.stack.supervisor import ManagedProcess, process_alive
 
 log = logging.getLogger(__name__)
 
 #: Called after each component is ready with its name and the seconds it took.
 OnReady = Callable[[str, float], None]
-
-KEEPER = "keeper"
-#: The keeper writes its pid here once its loop runs: its readiness probe.
-KEEPER_BEAT = "keeper.beat"
 
 
 @dataclass(frozen=True)
@@ -68,7 +62,8 @@ class LocalStack:
         self.settings = settings or StackSettings()
         self._components: dict[str, Component] = {
             name: build(name, self.settings) for name in component_names(self.settings)}
-        self._keeper = _keeper_process(self.settings)
+        self._keeper = keeper_process(self.settings)
+        self.state = StackState(self.settings)
 
     @classmethod
     def recorded(cls, settings: StackSettings | None = None) -> LocalStack | None:
@@ -105,34 +100,18 @@ class LocalStack:
         """Whether any component or the keeper runs."""
         return self._keeper.alive() or len(self.missing()) < len(self._components)
 
-    # --- the record and the lock
+    # --- the record
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self) -> contextlib.AbstractContextManager[None]:
         """Hold the state directory's lock (re-entrant): no other command or keeper changes the stack."""
-        with stack_lock(self.settings.state_dir):
-            yield
-
-    def load_record(self) -> StackRecord | None:
-        return StackRecord.load(self.settings.record_path)
-
-    @contextlib.contextmanager
-    def _editing(self) -> Iterator[StackRecord]:
-        """Read the record afresh under the lock, let the block change it, then save it (or delete it if empty)."""
-        with self.locked():
-            record = self.load_record() or StackRecord(settings=self.settings.model_dump(mode="json"))
-            yield record
-            if record.empty:
-                self.settings.record_path.unlink(missing_ok=True)
-            else:
-                record.save(self.settings.record_path)
+        return self.state.locked()
 
     def sync(self, record: StackRecord | None = None, *, adopt: bool = False) -> None:
         """Follow the processes the record names where someone else (the keeper, `restart`) replaced ours.
 
         With ``adopt``, also attach to recorded processes this object does not track yet.
         """
-        record = record if record is not None else self.load_record()
+        record = record if record is not None else self.state.load()
         if record is None:
             return
         pairs = [(self._components[n].process, e) for n, e in record.components.items() if n in self._components]
@@ -141,14 +120,6 @@ class LocalStack:
         for proc, entry in pairs:
             if proc.pid != entry.pid and (adopt or proc.pid is not None):
                 proc.attach(entry.pid, entry.start_ticks)
-
-    def restarts(self, name: str, record: StackRecord | None = None) -> Restarts:
-        record = record if record is not None else self.load_record()
-        return (record.restarts.get(name) if record is not None else None) or Restarts()
-
-    def set_restarts(self, name: str, restarts: Restarts) -> None:
-        with self._editing() as record:
-            record.restarts[name] = restarts
 
     # --- starting and stopping
 
@@ -173,7 +144,7 @@ class LocalStack:
                 for name in todo:
                     elapsed = self.start_component(name)
                     started.append(name)
-                    self._reset_backoff(name)
+                    self.state.reset_backoff(name)
                     if on_ready is not None:
                         on_ready(name, elapsed)
             except BaseException:
@@ -187,14 +158,14 @@ class LocalStack:
         self.stop_keeper()
         with self.locked():
             self.sync()
-            record = self.load_record()
+            record = self.state.load()
             for name in reversed(self._components):
                 if self.process(name).pid is not None or (record is not None and name in record.components):
                     try:
                         self.stop_component(name)
                     except OSError as e:  # keep stopping the others
                         log.error("could not stop %s: %s", name, e)
-            with self._editing() as record:
+            with self.state.editing() as record:
                 record.restarts.clear()
 
     def start_component(self, name: str, *, note: str | None = None,
@@ -236,7 +207,7 @@ class LocalStack:
         with self.locked():
             self.stop_component(name)
             elapsed = self.start_component(name, note="tagstream restart")
-            self._reset_backoff(name)
+            self.state.reset_backoff(name)
             return elapsed
 
     def forget(self) -> None:
@@ -260,7 +231,7 @@ class LocalStack:
             self._keeper.stop()  # leftovers of a dead keeper, if any
             (self.settings.state_dir / KEEPER_BEAT).unlink(missing_ok=True)
             self._keeper.start()
-            with self._editing() as record:
+            with self.state.editing() as record:
                 record.keeper = self._entry(self._keeper, "restarts crashed components")
         try:
             self._keeper.wait_ready(self.settings.ready_timeout_s)
@@ -273,20 +244,20 @@ class LocalStack:
 
         It cancels a start in progress on SIGTERM, so this takes about one check period.
         """
-        record = self.load_record()
+        record = self.state.load()
         if record is not None and record.keeper is not None:
             self.sync(record, adopt=True)
         if self._keeper.pid is None:
             return
         self._keeper.stop(timeout=self.settings.keeper_period_s + 10.0)
         (self.settings.state_dir / KEEPER_BEAT).unlink(missing_ok=True)
-        with self._editing() as record:
+        with self.state.editing() as record:
             record.keeper = None
 
     # --- what runs
 
     def status(self) -> list[ComponentStatus]:
-        record = self.load_record()
+        record = self.state.load()
         self.sync(record)
         recorded = record.components if record is not None else {}
         result = []
@@ -296,12 +267,12 @@ class LocalStack:
             result.append(ComponentStatus(name=name, pid=proc.pid if alive else None, alive=alive,
                                           ready=alive and proc.probe(), address=component.address,
                                           log=proc.log_path, recorded=name in recorded,
-                                          restarts=self.restarts(name, record)))
+                                          restarts=self.state.restarts(name, record)))
         return result
 
     def keeper_status(self) -> ComponentStatus | None:
         """The keeper's status, or None when this stack has none."""
-        record = self.load_record()
+        record = self.state.load()
         if record is None or record.keeper is None:
             return None
         self.sync(record, adopt=True)
@@ -323,7 +294,7 @@ class LocalStack:
 
     def _refuse_another_stack(self) -> None:
         """Refuse to start beside live processes of a stack this object did not start or attach to."""
-        on_disk = self.load_record()
+        on_disk = self.state.load()
         if on_disk is None:
             return
         entries = {**on_disk.components, **({KEEPER: on_disk.keeper} if on_disk.keeper else {})}
@@ -344,12 +315,6 @@ class LocalStack:
             proc.stop()
             self._forget(name)
 
-    def _reset_backoff(self, name: str) -> None:
-        current = self.restarts(name)
-        if current.failures or current.retry_at is not None:
-            self.set_restarts(name, Restarts(count=current.count, last_exit=current.last_exit,
-                                             last_failure_at=current.last_failure_at))
-
     def _entry(self, proc: ManagedProcess, address: str) -> RecordedProcess:
         pid = proc.pid
         if pid is None:
@@ -358,12 +323,10 @@ class LocalStack:
                                started_at=time.time())
 
     def _remember(self, name: str) -> None:
-        with self._editing() as record:
-            record.components[name] = self._entry(self.process(name), self._components[name].address)
+        self.state.remember(name, self._entry(self.process(name), self._components[name].address))
 
     def _forget(self, name: str) -> None:
-        with self._editing() as record:
-            record.components.pop(name, None)
+        self.state.forget(name)
 
     def __enter__(self) -> LocalStack:
         return self
@@ -371,24 +334,3 @@ class LocalStack:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
-
-
-def _keeper_process(settings: StackSettings) -> ManagedProcess:
-    """The keeper as a process of its own: ``python -m tools.stack.keeper`` for this state directory."""
-    beat = settings.state_dir / KEEPER_BEAT
-    proc: ManagedProcess
-
-    def probe() -> bool:
-        try:
-            return beat.read_text().strip() == str(proc.pid)
-        except OSError:
-            return False
-
-    proc = ManagedProcess(KEEPER, [sys.executable, "-m", "tools.stack.keeper"], state_dir=settings.state_dir,
-                          probe=probe, env=python_env({"TAGSTREAM_STATE_DIR": str(settings.state_dir.resolve())}))
-    return proc
-
-
-def write_beat(settings: StackSettings) -> None:
-    """The keeper's readiness: its pid in ``keeper.beat``."""
-    (settings.state_dir / KEEPER_BEAT).write_text(f"{os.getpid()}\n")

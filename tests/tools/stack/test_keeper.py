@@ -104,7 +104,7 @@ def test_component_that_keeps_crashing_waits_twice_as_long_each_time_and_status_
     waits = []
     for _ in range(5):
         assert keeper.tick()
-        restarts = stack.restarts("tagger-0")
+        restarts = stack.state.restarts("tagger-0")
         assert restarts.retry_at is not None
         waits.append(restarts.retry_at - clock.now)
         clock.now = restarts.retry_at
@@ -131,7 +131,7 @@ def test_crashed_broker_is_restarted_with_its_topics_and_its_backoff_resets_once
     _until(lambda: not stack.process("broker").alive())
 
     keeper.tick()
-    restarts = stack.restarts("broker")
+    restarts = stack.state.restarts("broker")
     assert (restarts.failures, restarts.last_exit, restarts.retry_at) == (1, "was killed by SIGKILL",
                                                                          clock.now + 1.0)
     clock.now += 1.0
@@ -149,7 +149,7 @@ def test_crashed_broker_is_restarted_with_its_topics_and_its_backoff_resets_once
 
     clock.now += 29.0
     keeper.tick()
-    assert stack.restarts("broker").failures == 1
+    assert stack.state.restarts("broker").failures == 1
     clock.now += 2.0
     keeper.tick()
-    assert (stack.restarts("broker").failures, stack.restarts("broker").count) == (0, 1)
+    assert (stack.state.restarts("broker").failures, stack.state.restarts("broker").count) == (0, 1)
