@@ -174,14 +174,14 @@ class LocalStack:
 
         ``note`` goes into the component's log with the start; ``cancel`` ends the wait (the keeper's stop).
         """
-        component = self._components.get(name)
         proc = self.process(name)
+        component = self._components[name]
         with self.locked():
             proc.start(note)
             self._remember(name)
             try:
                 elapsed = proc.wait_ready(self.settings.ready_timeout_s, cancel=cancel)
-                if component is not None and component.after_ready is not None:
+                if component.after_ready is not None:
                     component.after_ready()
             except BaseException:
                 proc.stop(timeout=5.0)
@@ -196,7 +196,7 @@ class LocalStack:
             self._forget(name)
 
     def kill(self, name: str) -> None:
-        """SIGKILL a component and its process group, and forget it (a drill; the keeper does not restart it)."""
+        """SIGKILL a component and its process group and forget it: a crash drill (a keeper restarts it)."""
         with self.locked():
             self.sync()
             self.process(name).kill()
