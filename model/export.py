@@ -34,9 +34,9 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from contracts import TagstreamError
 from model import tritonconfig
 from model.dataset import LabelledImages
+from model.errors import ExportError, ModelArgumentError
 from model.profile import reference_profile
 from model.trained import TrainedModel
 from model.tritonconfig import CONFIG_FILE, ONNX_FILE, TritonOptions
@@ -56,10 +56,6 @@ CHUNK = 256
 
 #: uint8 (N, 64, 64, 3) in, ``{output name: array}`` out: torch, onnxruntime or a Triton client.
 Predictor = Callable[[np.ndarray], dict[str, np.ndarray]]
-
-
-class ExportError(TagstreamError):
-    code = "export_failed"
 
 
 def export_onnx(trained: TrainedModel, path: Path, *, sample: np.ndarray) -> None:
@@ -221,7 +217,7 @@ def measure_rate(predict: Predictor, images: np.ndarray, *, batch_size: int = 32
                  warmup: int = 2) -> Rate:
     """Images per second of ``predict`` on batches of ``batch_size`` cut from ``images``, for about ``seconds``."""
     if len(images) < batch_size:
-        raise ValueError(f"need at least batch_size={batch_size} images, got {len(images)}")
+        raise ModelArgumentError(f"need at least batch_size={batch_size} images, got {len(images)}")
     starts = range(0, len(images) - batch_size + 1, batch_size)
     batches = [np.ascontiguousarray(images[s:s + batch_size]) for s in starts]
     for batch in batches[:warmup]:

@@ -1,7 +1,7 @@
 """``python -m services.tritonhost``: serve until SIGTERM or SIGINT, then stop tritonserver and exit 0.
 
-A model that cannot be served (missing file, wrong tensors, no CUDA) is one error line naming the path
-and the fix, and exit status 2, before tritonserver starts.
+A model that cannot be served (missing file, wrong tensors, no CUDA) or invalid settings are one error line
+naming the cause and the fix, and exit status 2, before tritonserver starts.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import sys
 import threading
 from types import FrameType
 
+from runtime.errors import SettingsError
 from runtime.logs import configure
-from services.tritonhost.runner import ModelLoadError
+from services.tritonhost.errors import ModelLoadError
 from services.tritonhost.server import TritonHost
 from services.tritonhost.settings import TritonHostSettings
 
@@ -24,7 +25,11 @@ WATCH_PERIOD_S = 1.0
 
 
 def main() -> int:
-    settings = TritonHostSettings()
+    try:
+        settings = TritonHostSettings()
+    except SettingsError as e:
+        print(f"tritonhost: {e}", file=sys.stderr)
+        return 2
     configure(settings.log_level, name="tritonhost")
     stop = threading.Event()
 

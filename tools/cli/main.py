@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from contracts.errors import TagstreamError
 
@@ -63,9 +64,13 @@ _register()
 
 
 def run() -> None:
-    """Console entry point: tagstream errors become one red line, not a traceback."""
+    """Console entry point: an expected failure is one line that names the cause and the fix, and exit status 2.
+
+    Expected failures are ``TagstreamError``s: invalid settings, a missing file, no trained model, a broker
+    that does not answer, a port in use... A traceback means a bug (please report it).
+    """
     try:
         app()
     except TagstreamError as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(Text.assemble(("error: ", "bold red"), str(e)), soft_wrap=True, highlight=False)
         raise SystemExit(2) from None

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from tools.stack.errors import PortInUseError
 from tools.stack.settings import LOOPBACK, StackSettings
 
 
@@ -31,7 +32,8 @@ def free_port_range(count: int, attempts: int = 50) -> int:
         base = free_port()
         if base + count <= 65535 and all(_bindable(p) for p in range(base, base + count)):
             return base
-    raise RuntimeError(f"found no {count} consecutive free ports")
+    raise PortInUseError(f"found no {count} consecutive free ports on {LOOPBACK}",
+                         hint="stop something that listens on many ports, or run fewer taggers")
 
 
 def _bindable(port: int) -> bool:

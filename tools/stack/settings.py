@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from runtime.settings import TagstreamSettings
+from runtime.settings import KafkaSettings, TagstreamSettings
 
 LOOPBACK = "127.0.0.1"
 
@@ -33,6 +33,12 @@ class StackSettings(TagstreamSettings):
                                        description="extra environment of the tagger processes (e.g. "
                                                    "TAGSTREAM_BATCH_MAX_SIZE); may hold secrets: never printed")
     ready_timeout_s: float = Field(60.0, gt=0, description="how long one component may take to become ready")
+    restart_backoff_s: float = Field(1.0, gt=0, description="the keeper's wait before restarting a crashed "
+                                                            "component; doubles with each crash in a row")
+    restart_backoff_max_s: float = Field(60.0, gt=0, description="the longest wait between restarts")
+    restart_stable_s: float = Field(30.0, gt=0, description="a component up this long is stable again: its next "
+                                                            "crash waits restart_backoff_s")
+    keeper_period_s: float = Field(1.0, gt=0, description="how often the keeper checks every component")
 
     @property
     def bootstrap(self) -> str:
@@ -54,3 +60,9 @@ class StackSettings(TagstreamSettings):
     @property
     def record_path(self) -> Path:
         return self.state_dir / "stack.json"
+
+    def kafka_settings(self) -> KafkaSettings:
+        """Client settings that reach this stack's broker (plaintext, whatever the environment says)."""
+        return KafkaSettings(kafka_bootstrap=self.bootstrap, kafka_security_protocol="PLAINTEXT",
+                             kafka_sasl_mechanism=None, kafka_ssl_cafile=None, kafka_ssl_certfile=None,
+                             kafka_ssl_keyfile=None)

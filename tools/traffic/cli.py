@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -17,6 +16,7 @@ from contracts import Topics
 from contracts.errors import TagstreamError
 from model.drift import Drift, DriftKnobError, parse_drift
 from model.synthetic import SyntheticConfig
+from runtime.errors import SettingsError
 from runtime.settings import KafkaSettings
 from tools.traffic.produce import ProduceSummary, produce
 from tools.traffic.synthetic import VALID, generate, write_truth
@@ -32,10 +32,8 @@ _KNOBS = ", ".join(Drift.model_fields)
 def _settings() -> KafkaSettings:
     try:
         return KafkaSettings()
-    except ValidationError as e:
-        first = e.errors(include_url=False)[0]
-        where = ".".join(map(str, first["loc"]))
-        _fail(f"bad Kafka settings: {where}: {first['msg']} (check the TAGSTREAM_KAFKA_* variables)")
+    except SettingsError as e:
+        _fail(str(e))
 
 
 def _fail(message: str) -> NoReturn:

@@ -184,13 +184,15 @@ def _malform(kind: str, document: dict[str, Any], image: bytes, rng: np.random.G
     elif kind == "oversize_title":
         data["title"] = ("Oversized soft cotton top " * 400)[:10_000]
     elif kind == "bad_type":
-        document["type"] = "catalog.product.deleted"
+        document["type"] = "catalog.product.archived"  # no contract accepts it
     elif kind == "missing_image":
         del data["image"]
     else:
-        payload = {"broken_image": lambda: b"corrupt\x00" + rng.bytes(int(rng.integers(64, 4096))),
-                   "truncated_image": lambda: image[: len(image) // 2],
-                   "too_many_pixels": _pixel_bomb}[kind]()
+        makers: dict[str, Callable[[], bytes]] = {
+            "broken_image": lambda: b"corrupt\x00" + rng.bytes(int(rng.integers(64, 4096))),
+            "truncated_image": lambda: image[: len(image) // 2],
+            "too_many_pixels": _pixel_bomb}
+        payload = makers[kind]()
         data["image"] = {"inline": base64.b64encode(payload).decode()}
 
 
