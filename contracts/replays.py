@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
-from contracts.base import ContractModel
+from contracts.base import SCHEMA_VERSION, ContractModel
 from contracts.deadletter import ErrorCode, SourcePosition
 
 #: Header added to a replayed event: ``<dead-letter topic>/<partition>/<offset>`` of the dead letter.
@@ -27,7 +27,7 @@ def replay_key(partition: int, offset: int) -> bytes:
 class DeadLetterReplay(ContractModel):
     """One dead letter, re-published. Kafka key = ``<partition>:<offset>`` of the dead letter (``replay_key``)."""
 
-    schema_version: Literal[1] = 1  # SCHEMA_VERSION, spelled so that mypy sees the literal
+    schema_version: Literal[1] = SCHEMA_VERSION
     dead_letter: SourcePosition = Field(description="where the dead letter is")
     original: SourcePosition = Field(description="where the event was first read")
     republished: SourcePosition = Field(description="where the replayed copy was written")

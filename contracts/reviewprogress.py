@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
-from contracts.base import ContractModel
+from contracts.base import SCHEMA_VERSION, ContractModel
 
 
 def progress_key(group: str, partition: int) -> bytes:
@@ -24,7 +24,7 @@ def progress_key(group: str, partition: int) -> bytes:
 class ReviewProgress(ContractModel):
     """One partition of ``catalog.review`` as one console group left it. Kafka key = ``<group>:<partition>``."""
 
-    schema_version: Literal[1] = 1  # SCHEMA_VERSION, spelled so that mypy sees the literal
+    schema_version: Literal[1] = SCHEMA_VERSION
     group: Annotated[str, Field(min_length=1, max_length=256)]
     partition: Annotated[int, Field(ge=0)]
     committed: Annotated[int, Field(ge=0, description="the group's committed offset when this was written")]
