@@ -21,6 +21,8 @@ import enum
 import logging
 import mimetypes
 import threading
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import quote, unquote, urlsplit
@@ -259,3 +261,25 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[str, str, bool] | No
     connection = headers.get("connection", "").lower()
     keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
     return method, target, keep_alive
+
+
+_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+
+
+def publisher(host: ImageHost, image_format: str = "JPEG", *, tarpit: ImageHost | None = None,
+              tarpit_ratio: float = 0.0) -> Callable[[str, bytes], str]:
+    """What ``generate(image_url=...)`` calls: puts each product's image on ``host`` and returns its URL.
+
+    With a ``tarpit``, ``tarpit_ratio`` of the products (chosen by a stable hash of the product id) get a
+    URL on the tarpit instead, which never answers: their fetches fail by their deadline.
+    """
+    extension = _EXTENSIONS.get(image_format.upper(), image_format.lower())
+    cut = round(tarpit_ratio * 10_000)
+
+    def publish(product_id: str, image: bytes) -> str:
+        name = f"{product_id}.{extension}"
+        if tarpit is not None and zlib.crc32(product_id.encode()) % 10_000 < cut:
+            return tarpit.url(name)
+        return host.put(name, image)
+
+    return publish
