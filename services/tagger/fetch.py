@@ -91,6 +91,17 @@ class FetchPolicy:
     #: how long an open circuit refuses before it lets one trial request through (half-open)
     breaker_reset_s: float = 30.0
 
+    def __post_init__(self) -> None:
+        counts = {"max_bytes": self.max_bytes, "max_in_flight": self.max_in_flight,
+                  "max_per_host": self.max_per_host, "breaker_failures": self.breaker_failures}
+        durations = {"timeout_s": self.timeout_s, "breaker_reset_s": self.breaker_reset_s}
+        bad = [f"{k}={v}" for k, v in {**counts, **durations}.items() if not v > 0]
+        if self.max_redirects < 0:
+            bad.append(f"max_redirects={self.max_redirects}")
+        if bad:
+            raise TagstreamError(f"image fetch policy needs positive limits, got {', '.join(bad)}",
+                                 code="fetch_policy_invalid")
+
 
 class FetcherStopped(TagstreamError):
     """The fetcher stopped (or never started) before this fetch finished: not the event's fault, retry it."""

@@ -25,6 +25,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from contracts import ErrorCode
+from contracts.errors import TagstreamError
 from modelspec.errors import InputError
 from services.tagger import fetch as fetch_module
 from services.tagger.fetch import FetcherStopped, FetchPolicy, ImageFetcher, SafeFetcher, is_public
@@ -551,3 +552,10 @@ def test_safe_fetcher_returns_body_when_called_synchronously(server: Server) -> 
         assert fetcher.fetch(server.url("/image")) == BODY
     finally:
         fetcher.close()
+
+
+@pytest.mark.parametrize("limits", [{"max_per_host": 0}, {"timeout_s": 0}, {"max_redirects": -1},
+                                    {"breaker_failures": 0, "max_in_flight": -3}])
+def test_policy_refuses_limits_that_could_never_let_a_fetch_through(limits: dict[str, float]) -> None:
+    with pytest.raises(TagstreamError, match=next(iter(limits))):
+        FetchPolicy(**limits)  # type: ignore[arg-type]
