@@ -159,6 +159,9 @@ class ImageFetcher:
             self._stopping = True
         try:
             asyncio.run_coroutine_threadsafe(self._close(), loop).result(_STOP_TIMEOUT_S)
+        except TimeoutError:  # concurrent.futures' timeout is the built-in one since 3.11
+            logger.warning("image fetcher: connections did not close within %.0fs; stopping anyway",
+                           _STOP_TIMEOUT_S)
         finally:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(_STOP_TIMEOUT_S)
