@@ -192,7 +192,7 @@ def _malform(kind: str, document: dict[str, Any], image: bytes, rng: np.random.G
     elif kind == "oversize_title":
         data["title"] = ("Oversized soft cotton top " * 400)[:10_000]
     elif kind == "bad_type":
-        document["type"] = "catalog.product.deleted"
+        document["type"] = "catalog.product.archived"  # no contract accepts it (deleted is a valid type now)
     elif kind == "missing_image":
         del data["image"]
     else:
