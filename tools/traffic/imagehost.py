@@ -17,6 +17,7 @@ Tarpits hold their connections until :meth:`ImageHost.stop`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import mimetypes
@@ -195,7 +196,7 @@ class ImageHost:
             while (head := await _read_head(reader)) is not None:
                 self._counters.enter("requests", "active_requests", "max_active_requests")
                 try:
-                    keep_alive = await self._answer(writer, *head)
+                    keep_alive = await self._answer(reader, writer, *head)
                 finally:
                     self._counters.leave("active_requests")
                 if not keep_alive:
@@ -208,10 +209,11 @@ class ImageHost:
             if task is not None:
                 self._handlers.pop(task, None)
 
-    async def _answer(self, writer: asyncio.StreamWriter, method: str, target: str, keep_alive: bool) -> bool:
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, method: str, target: str,
+                      keep_alive: bool) -> bool:
         mode = self.mode
         if mode is Mode.SILENT:
-            await self._until_stopped()
+            await self._hold(reader)
             return False
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
@@ -230,16 +232,29 @@ class ImageHost:
         writer.write(head.encode("latin-1"))
         if mode is Mode.HEADERS:
             await writer.drain()
-            await self._until_stopped()  # the body never comes
+            await self._hold(reader)  # the body never comes
             return False
         if method != "HEAD":
             writer.write(body)
         await writer.drain()
         return keep_alive
 
-    async def _until_stopped(self) -> None:
+    async def _hold(self, reader: asyncio.StreamReader) -> None:
+        """A tarpit's wait: until the host stops or the client hangs up (so the counts show live clients)."""
+        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(_until_closed(reader))]
         if self._stopping is not None:
-            await self._stopping.wait()
+            waits.append(asyncio.ensure_future(self._stopping.wait()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+
+async def _until_closed(reader: asyncio.StreamReader) -> None:
+    with contextlib.suppress(ConnectionError):
+        while await reader.read(64 * 1024):
+            pass  # whatever the client sends now is ignored
 
 
 async def _read_head(reader: asyncio.StreamReader) -> tuple[str, str, bool] | None:

@@ -27,7 +27,7 @@ from prometheus_client import REGISTRY
 from contracts import ErrorCode
 from contracts.errors import TagstreamError
 from modelspec.errors import InputError
-from services.tagger import fetch as fetch_module
+from services.tagger import fetch_run
 from services.tagger.fetch import FetcherStopped, FetchPolicy, ImageFetcher, SafeFetcher, is_public
 from tools.traffic.imagehost import ImageHost, Mode
 
@@ -63,6 +63,11 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/image":
                 self._reply(200, BODY)
             elif path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", query["to"][0])
+                self.end_headers()
+            elif path == "/redirect-on-release":  # the redirect waits until the test says so
+                state.release.wait(5)
                 self.send_response(302)
                 self.send_header("Location", query["to"][0])
                 self.end_headers()
@@ -197,8 +202,8 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
 @pytest.fixture
 def loopback_is_public(monkeypatch: pytest.MonkeyPatch) -> None:
     """127.0.0.1 (only) counts as public, so a loopback server can play a public image host."""
-    real = fetch_module.is_public
-    monkeypatch.setattr(fetch_module, "is_public", lambda a: a == ipaddress.ip_address("127.0.0.1") or real(a))
+    real = fetch_run.is_public
+    monkeypatch.setattr(fetch_run, "is_public", lambda a: a == ipaddress.ip_address("127.0.0.1") or real(a))
 
 
 @pytest.mark.parametrize("host", [
@@ -397,9 +402,9 @@ def test_fetches_overlap_when_many_are_submitted_at_once(hosts: Callable[..., Im
 
 def test_host_never_sees_more_than_max_per_host_while_another_host_is_served(
         hosts: Callable[..., ImageHost], make: Make) -> None:
-    slow, fast = hosts(delay_s=0.4), hosts()
+    slow, fast = hosts(delay_s=0.8), hosts()
     fetcher = _allowing(make, slow, fast, timeout_s=10, max_per_host=3, max_in_flight=4)
-    slow_futures = [fetcher.fetch(url) for url in _urls(slow, 12)]  # four rounds of three
+    slow_futures = [fetcher.fetch(url) for url in _urls(slow, 9)]  # three rounds of three
     fast_futures = [fetcher.fetch(url) for url in _urls(fast, 6)]
     assert all(f.result(timeout=10).startswith(BODY) for f in fast_futures)
     # the fast host took the one slot the slow one left free, before the slow host's first round ended
@@ -449,21 +454,27 @@ def test_tarpit_fails_each_fetch_by_its_deadline_without_holding_other_hosts_slo
     served = [fetcher.fetch(url) for url in _urls(good, 12)]
     assert all(f.result(timeout=10).startswith(BODY) for f in served)
     assert not any(f.done() for f in stuck)  # the good host was served while every tarpit fetch still hung
+    assert (tarpit.stats().requests, tarpit.stats().active_requests) == (2, 2)  # its bound; four wait
     wait(stuck, timeout=10)
     messages = [_failure(f)[1] for f in stuck]
     assert all("timed out after 1.5s" in m for m in messages)
-    assert sum("waiting for a slot" in m for m in messages) == 4  # two were sent; four waited in the queue
-    assert tarpit.stats().max_active_requests == 2
 
 
-def test_fetch_fails_by_deadline_when_it_waits_for_a_slot_of_a_slow_host(hosts: Callable[..., ImageHost],
-                                                                        make: Make) -> None:
-    slow = hosts(delay_s=2.0)
-    fetcher = _allowing(make, slow, timeout_s=0.5, max_per_host=1)
-    first, queued = fetcher.fetch(slow.url("0.png")), fetcher.fetch(slow.url("1.png"))
+def test_fetch_fails_by_deadline_when_it_waits_for_a_slot_of_a_slow_host(
+        server: Server, hosts: Callable[..., ImageHost], make: Make) -> None:
+    tarpit = hosts(mode=Mode.SILENT)
+    fetcher = _allowing(make, server, tarpit, timeout_s=2.0, max_per_host=1, breaker_failures=100)
+    # the queued fetch starts first (its deadline is the earlier one) but reaches the tarpit second
+    queued = fetcher.fetch(server.url("/redirect-on-release?to=" + quote(tarpit.url("1.png"), safe="")))
+    while not server.requests:
+        time.sleep(0.01)
+    holder = fetcher.fetch(tarpit.url("0.png"))
+    while tarpit.stats().requests == 0:
+        time.sleep(0.01)
+    server.release.set()  # now it queues for the tarpit's one slot, held past its deadline
     assert "waiting for a slot" in _failure(queued)[1]
-    assert "waiting for a slot" not in _failure(first)[1]
-    assert slow.stats().requests == 1
+    assert "waiting for a slot" not in _failure(holder)[1]
+    assert tarpit.stats().requests == 1
 
 
 # circuit breaker -------------------------------------------------------------------------------------------
