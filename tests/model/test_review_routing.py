@@ -7,7 +7,7 @@ the chosen threshold is at least the target. A held-out set measures that popula
 noise: ``m`` accepted labels of a population at exactly the target precision are right ``Binomial(m, target)``
 times. The slack is that noise at ``EPSILON``: an attribute fails only when its held-out count of right labels
 is below the ``EPSILON`` quantile of ``Binomial(m, target)``, i.e. realised precision < target - slack(m) (about
-0.012 for 3,000 accepted labels at 0.95, 0.06 for 120). The products and seeds are fixed, so the outcome is
+0.013 for 3,000 accepted labels at 0.95, 0.06 for 120). The products and seeds are fixed, so the outcome is
 deterministic; the miss rate of the procedure itself over many calibration draws (at most 1 - confidence) is
 tested with simulated scores in ``test_ltt``.
 """

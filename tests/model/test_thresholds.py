@@ -33,6 +33,12 @@ def test_default_targets_are_95_percent_precision_at_90_percent_confidence() -> 
     assert targets.target_of("fabric") == 0.95
 
 
+@pytest.mark.parametrize("path", sorted(DEFAULT_TARGETS_FILE.parent.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_targets_file_shipped_with_the_model_room_loads(path: Path) -> None:
+    targets = ReviewTargets.load(path)
+    assert all(0.0 < targets.target_of(name) < 1.0 for name in ATTRIBUTE_NAMES)
+
+
 def _yaml(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "targets.yaml"
     path.write_text(text)
