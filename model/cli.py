@@ -235,6 +235,7 @@ def thresholds_command(
 
 
 def _version_dir(repository: Path, version: int | None) -> Path:
+    from model.tritonconfig import ONNX_FILE
     from modelspec.tensors import MODEL_NAME
 
     model_dir = repository / MODEL_NAME
@@ -245,7 +246,10 @@ def _version_dir(repository: Path, version: int | None) -> Path:
     if version is not None and version not in versions:
         raise typer.BadParameter(f"{model_dir} has no version {version}; it has {', '.join(map(str, versions))}",
                                  param_hint="--version")
-    return model_dir / str(version or versions[-1])
+    chosen = model_dir / str(version or versions[-1])
+    if not (chosen / ONNX_FILE).is_file():
+        raise typer.BadParameter(f"{chosen} has no {ONNX_FILE}; export the version again", param_hint="--version")
+    return chosen
 
 
 def _check_reference(split: LabelledImages, version_dir: Path) -> None:
@@ -254,6 +258,9 @@ def _check_reference(split: LabelledImages, version_dir: Path) -> None:
     from model.export import PROFILE_FILE
     from modelspec.taxonomy import ATTRIBUTE_NAMES
 
+    if not (version_dir / PROFILE_FILE).is_file():
+        raise typer.BadParameter(f"{version_dir} has no {PROFILE_FILE} to check the run against; calibrate on "
+                                 "synthetic products or a labelled catalogue instead", param_hint="--run")
     profile = ReferenceProfile.model_validate_json((version_dir / PROFILE_FILE).read_bytes())
     labelled = {name: int((split.labels[:, j] >= 0).sum()) for j, name in enumerate(ATTRIBUTE_NAMES)}
     if profile.reference_size != len(split) or labelled != {n: a.labelled for n, a in profile.attributes.items()}:

@@ -123,6 +123,9 @@ def in_distribution(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
 def review_thresholds(outputs: Mapping[str, np.ndarray], labels: np.ndarray, targets: ReviewTargets, *,
                       description: str = "") -> ReviewThresholds:
     """Each attribute's threshold from a model's ``outputs`` on a calibration split with ``labels`` (N, heads)."""
+    if len(labels) == 0:
+        raise ThresholdsError("the calibration split is empty", field="calibration",
+                              hint="calibrate on labelled images: synthetic products, a catalogue, a validation split")
     delta = 1.0 - targets.confidence
     attributes = {}
     for j, attribute in enumerate(ATTRIBUTES):
@@ -137,7 +140,7 @@ def review_thresholds(outputs: Mapping[str, np.ndarray], labels: np.ndarray, tar
             threshold=certified.threshold, target_precision=target,
             expected_precision=float(certified.counts.precision[certified.index]),
             review_share=1.0 - accepted / len(confidence))
-    return ReviewThresholds(confidence=targets.confidence, calibration_size=max(1, len(labels)),
+    return ReviewThresholds(confidence=targets.confidence, calibration_size=len(labels),
                             calibration_description=description, attributes=attributes)
 
 

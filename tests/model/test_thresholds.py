@@ -106,6 +106,12 @@ def test_thresholds_accept_an_always_right_head_everywhere_and_never_an_always_w
             assert 0.0 <= entry.review_share < 1.0
 
 
+def test_an_empty_calibration_split_is_refused() -> None:
+    outputs, labels = _outputs(0, np.random.default_rng(0))
+    with pytest.raises(ThresholdsError, match="empty"):
+        review_thresholds(outputs, labels, ReviewTargets())
+
+
 def test_out_of_distribution_images_and_missing_labels_are_left_out_of_calibration() -> None:
     outputs, labels = _outputs(2000, np.random.default_rng(1))
     j = ATTRIBUTE_NAMES.index(RIGHT)
