@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from model.thresholds import THRESHOLDS_FILE, ThresholdsError, read_thresholds
 from modelspec.taxonomy import ATTRIBUTE_NAMES
 from modelspec.tensors import MODEL_NAME
-from tests.model.factories import export_tiny_repository
+from tests.model.factories import export_tiny_repository, reference_images, tiny_trained_model
 from tools.cli.main import app
 
 runner = CliRunner()
@@ -74,3 +74,19 @@ def test_an_unknown_attribute_in_the_targets_file_is_refused(repository: Path, t
     targets.write_text("targets: {colour: 0.9}\n")
     with pytest.raises(ThresholdsError, match="unknown attribute colour"):
         _invoke(repository, "--targets", str(targets))
+
+
+def test_export_stores_thresholds_for_the_targets_it_is_given(tmp_path: Path) -> None:
+    run, out = tmp_path / "run", tmp_path / "repository"
+    tiny_trained_model().save(run / "model.pt")
+    validation = reference_images(n=30)
+    np.savez_compressed(run / "validation.npz", images=validation.images, labels=validation.labels)
+    targets = tmp_path / "targets.yaml"
+    targets.write_text("confidence: 0.8\ntargets: {fabric: 0.6}\n")
+    result = runner.invoke(app, ["model", "export", "--version", "4", "--run", str(run), "--out", str(out),
+                                 "--targets", str(targets), "--target", "0.5"])
+    assert result.exit_code == 0, result.output
+    stored = read_thresholds(out / MODEL_NAME / "4")
+    assert stored is not None and (stored.confidence, stored.calibration_size) == (0.8, 30)
+    assert stored.attributes["fabric"].target_precision == 0.6 and stored.attributes["fit"].target_precision == 0.5
+    assert stored.calibration_description.startswith("validation split of the training run (30 images")
