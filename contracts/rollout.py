@@ -52,6 +52,7 @@ class RolloutReason(StrEnum):
     RESUMED = "Resumed"
     PROMOTED = "ManuallyPromoted"
     INCONCLUSIVE = "GuardrailInconclusive"
+    GUARDRAIL_FAILING = "GuardrailFailing"  # failed within the failure limit: held, not (yet) rolled back
     INPUT_DRIFT = "InputDriftBlocksPromotion"
     GUARDRAIL_BREACHED = "GuardrailBreached"
     METRIC_SOURCE_FAILED = "MetricSourceFailed"
