@@ -46,8 +46,8 @@ def monitor_metrics() -> CollectorRegistry:
     drift = Gauge("tagstream_monitor_drift_share", "share of drifted features", ["model_version"], registry=registry)
     prediction = Gauge("tagstream_monitor_prediction_drift_score", "prediction drift",
                        ["model_version", "attribute"], registry=registry)
-    quality = Gauge("tagstream_monitor_quality_realised", "accuracy on labels", ["model_version", "attribute", "source"],
-                    registry=registry)
+    quality = Gauge("tagstream_monitor_quality_realised", "accuracy on labels",
+                    ["model_version", "attribute", "source"], registry=registry)
     drift.labels("1").set(0.6)
     prediction.labels("2", "fabric").set(0.4)
     prediction.labels("2", "collar").set(0.05)
