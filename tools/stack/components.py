@@ -16,6 +16,7 @@ from pathlib import Path
 from modelspec.tensors import MODEL_NAME
 from tools.stack.errors import INSTALL_HINT, MissingBinaryError, StackError
 from tools.stack.probes import http_probe, http_status, kafka_probe
+from tools.stack.secrets import TRITON_CONTROL_KEY, secret
 from tools.stack.settings import LOOPBACK, StackSettings
 from tools.stack.supervisor import ManagedProcess, PortClaim
 
@@ -94,13 +95,17 @@ def build(name: str, settings: StackSettings) -> Component:
         http = f"http://{LOOPBACK}:{settings.triton_http_port}"
         proc = ManagedProcess(
             "triton", [sys.executable, "-m", "services.tritonhost"], state_dir=state,
-            probe=http_probe(f"{http}/v2/health/ready", f"{http}/v2/models/{MODEL_NAME}/ready"),
+            probe=http_probe(f"{http}/v2/health/ready", f"{http}/v2/models/{MODEL_NAME}/ready",
+                             f"http://{LOOPBACK}:{settings.triton_control_port}/v2/health/ready"),
             env=_python_env({"TAGSTREAM_GRPC_PORT": str(settings.triton_grpc_port),
                              "TAGSTREAM_HTTP_PORT": str(settings.triton_http_port),
-                             "TAGSTREAM_METRICS_PORT": str(settings.triton_metrics_port)}),
+                             "TAGSTREAM_METRICS_PORT": str(settings.triton_metrics_port),
+                             "TAGSTREAM_CONTROL_PORT": str(settings.triton_control_port),
+                             "TAGSTREAM_CONTROL_KEY": secret(settings.secrets_dir, TRITON_CONTROL_KEY)}),
             ports=[PortClaim(settings.triton_grpc_port, "TAGSTREAM_TRITON_GRPC_PORT"),
                    PortClaim(settings.triton_http_port, "TAGSTREAM_TRITON_HTTP_PORT"),
-                   PortClaim(settings.triton_metrics_port, "TAGSTREAM_TRITON_METRICS_PORT")],
+                   PortClaim(settings.triton_metrics_port, "TAGSTREAM_TRITON_METRICS_PORT"),
+                   PortClaim(settings.triton_control_port, "TAGSTREAM_TRITON_CONTROL_PORT")],
             preflight=_require_pytriton)
         return Component(proc, f"grpc {settings.triton_url}, {http}")
     if name.startswith("tagger-"):
