@@ -67,7 +67,7 @@ class Verdict:
     action: Action
     ready: bool  # every guardrail's latest round passed or is pending: the stage may advance
     reason: RolloutReason
-    message: str
+    message: str  # for a hold, words without figures: the status is not rewritten while the figures move
     culprits: tuple[Round, ...] = ()  # the rounds behind the decision: the figures the audit keeps
 
 
@@ -120,11 +120,10 @@ def _readiness(counts: dict[GuardrailKind, Tally], policy: AnalysisPolicy) -> Ve
     drift = counts.get(GuardrailKind.INPUT_DRIFT)
     if drift and drift.latest and drift.latest.phase is MeasurementPhase.FAILED:
         return Verdict(Action.CONTINUE, False, RolloutReason.INPUT_DRIFT,
-                       f"input drift blocks promotion: {_figures(drift.latest)}", (drift.latest,))
+                       "input drift blocks promotion: the input has moved from the reference", (drift.latest,))
     for phase, reason, words in _HOLDS:
         holding = [t.latest for t in counts.values() if t.latest and t.latest.phase is phase]
         if holding:
             text = words.format(limit=policy.failure_limit)
-            return Verdict(Action.CONTINUE, False, reason,
-                           f"holding: {holding[0].guardrail} {text}: {_figures(holding[0])}", tuple(holding))
+            return Verdict(Action.CONTINUE, False, reason, f"holding: {holding[0].guardrail} {text}", tuple(holding))
     return Verdict(Action.CONTINUE, True, RolloutReason.BAKING, "every guardrail passed or is pending")
