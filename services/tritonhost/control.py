@@ -65,6 +65,7 @@ class ControlServer:
     def __init__(self, host: TritonHost, settings: TritonHostSettings) -> None:
         self._host = host
         self._settings = settings
+        self._key = settings.key()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -110,8 +111,8 @@ class ControlServer:
         return int(self._server.server_address[1])
 
     def authorize(self, given: str | None) -> None:
-        key = self._settings.control_key
-        if key is None or not key.get_secret_value():
+        key = self._key
+        if key is None:
             raise ControlError(403, "the model-repository API is off: no TAGSTREAM_CONTROL_KEY is configured")
         if given is None or not hmac.compare_digest(given.encode(), key.get_secret_value().encode()):
             raise ControlError(401, f"this API is restricted: send the {self._settings.control_header} header")

@@ -42,8 +42,19 @@ class TritonHostSettings(TagstreamSettings):
                                 description="header that carries control_key, as Triton's restricted API names it")
     control_key: SecretStr | None = Field(None, description="the value control_header must carry on every call; "
                                                             "without one, the repository API refuses every call")
+    control_key_file: Path | None = Field(None, description="file holding control_key when it is unset (the local "
+                                                            "stack writes one)")
     log_verbose: int = Field(0, ge=0, le=3, description="tritonserver verbose log level (0 is off)")
     log_level: str = Field("INFO", description="log level of this process: DEBUG, INFO, WARNING or ERROR")
+
+    def key(self) -> SecretStr | None:
+        """The repository API's key: ``control_key``, else the content of ``control_key_file``."""
+        if self.control_key is not None and self.control_key.get_secret_value():
+            return self.control_key
+        if self.control_key_file is not None and self.control_key_file.is_file():
+            text = self.control_key_file.read_text().strip()
+            return SecretStr(text) if text else None
+        return None
 
     @property
     def model_path(self) -> Path:

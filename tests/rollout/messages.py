@@ -29,7 +29,7 @@ FEATURES = FeatureSummary(width=64, height=64, bytes=3000, brightness=0.5, contr
 
 def tag(event: str, version: str, arm: RolloutArm, at: datetime, *, labels: dict[str, str] | None = None,
         review: bool = False, inference_ms: float = 8.0, product: str | None = None,
-        merchant: str = "m-001", revision: int = 1) -> TagPrediction:
+        merchant: str = "m-001", revision: int = 1, features: FeatureSummary = FEATURES) -> TagPrediction:
     labels = labels or {"fabric": "cotton", "collar": "round"}
     attributes = {name: AttributeTag(label=label, confidence=0.9, top_k=[LabelScore(label=label, score=0.9)])
                   for name, label in labels.items()}
@@ -39,7 +39,7 @@ def tag(event: str, version: str, arm: RolloutArm, at: datetime, *, labels: dict
                          needs_review=["fabric"] if review else [],
                          timings=Timings(event_time=at, received_at=at, tagged_at=at, preprocess_ms=1.0,
                                          inference_ms=inference_ms),
-                         features=FEATURES)
+                         features=features)
 
 
 def dead_letter(at: datetime, **overrides: Any) -> DeadLetter:

@@ -16,7 +16,7 @@ from pathlib import Path
 from modelspec.tensors import MODEL_NAME
 from tools.stack.errors import INSTALL_HINT, MissingBinaryError, StackError
 from tools.stack.probes import http_probe, http_status, kafka_probe
-from tools.stack.secrets import TRITON_CONTROL_KEY, secret
+from tools.stack.secrets import ROLLOUT_API_TOKEN, TRITON_CONTROL_KEY, secret_file
 from tools.stack.settings import LOOPBACK, StackSettings
 from tools.stack.supervisor import ManagedProcess, PortClaim
 
@@ -42,7 +42,7 @@ class Component:
 
 def component_names(settings: StackSettings) -> list[str]:
     names = ["s3"] if settings.broker_storage == "s3" else []
-    return [*names, "broker", "triton", *(f"tagger-{i}" for i in range(settings.taggers))]
+    return [*names, "broker", "triton", "controller", *(f"tagger-{i}" for i in range(settings.taggers))]
 
 
 def _python_env(extra: dict[str, str]) -> dict[str, str]:
@@ -101,13 +101,28 @@ def build(name: str, settings: StackSettings) -> Component:
                              "TAGSTREAM_HTTP_PORT": str(settings.triton_http_port),
                              "TAGSTREAM_METRICS_PORT": str(settings.triton_metrics_port),
                              "TAGSTREAM_CONTROL_PORT": str(settings.triton_control_port),
-                             "TAGSTREAM_CONTROL_KEY": secret(settings.secrets_dir, TRITON_CONTROL_KEY)}),
+                             "TAGSTREAM_CONTROL_KEY_FILE": str(secret_file(settings.secrets_dir, TRITON_CONTROL_KEY))}),
             ports=[PortClaim(settings.triton_grpc_port, "TAGSTREAM_TRITON_GRPC_PORT"),
                    PortClaim(settings.triton_http_port, "TAGSTREAM_TRITON_HTTP_PORT"),
                    PortClaim(settings.triton_metrics_port, "TAGSTREAM_TRITON_METRICS_PORT"),
                    PortClaim(settings.triton_control_port, "TAGSTREAM_TRITON_CONTROL_PORT")],
             preflight=_require_pytriton)
         return Component(proc, f"grpc {settings.triton_url}, {http}")
+    if name == "controller":
+        url = f"http://{LOOPBACK}:{settings.controller_port}"
+        proc = ManagedProcess(
+            "controller", [sys.executable, "-m", "services.controller"], state_dir=state,
+            probe=http_probe(f"{url}/readyz"),
+            env=_python_env({**_tansu_client_env(settings), "TAGSTREAM_KAFKA_BOOTSTRAP": settings.bootstrap,
+                             "TAGSTREAM_API_PORT": str(settings.controller_port),
+                             "TAGSTREAM_AUDIT_PATH": str(state / "rollout" / "audit.sqlite"),
+                             "TAGSTREAM_ROLLOUT_API_TOKEN_FILE": str(secret_file(settings.secrets_dir,
+                                                                                 ROLLOUT_API_TOKEN)),
+                             "TAGSTREAM_TRITON_REPOSITORY_URL": f"http://{LOOPBACK}:{settings.triton_control_port}",
+                             "TAGSTREAM_TRITON_REPOSITORY_KEY_FILE": str(secret_file(settings.secrets_dir,
+                                                                                     TRITON_CONTROL_KEY))}),
+            ports=[PortClaim(settings.controller_port, "TAGSTREAM_CONTROLLER_PORT")])
+        return Component(proc, f"{url} (operator API, /metrics)")
     if name.startswith("tagger-"):
         index = int(name.removeprefix("tagger-"))
         port = settings.tagger_metrics_port + index
