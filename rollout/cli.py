@@ -44,13 +44,14 @@ def _call(action: Callable[[RolloutClient], Any]) -> Any:
     try:
         return action(_client())
     except ApiError as e:
-        console.print(f"[red]{'refused' if e.status == 409 else 'error'}:[/red] {e}")
+        console.print(f"[red]{'refused' if e.status == 409 else 'error'}:[/red] {e}", soft_wrap=True)
         raise typer.Exit(1 if e.status == 409 else 2) from None
 
 
 def _done(state: dict[str, Any]) -> None:
     status = state["status"]
-    console.print(f"[green]{status['reason']}[/green] {status['message']} (revision {status['revision']})")
+    console.print(f"[green]{status['reason']}[/green] {status['message']} (revision {status['revision']})",
+                  soft_wrap=True)
 
 
 @rollout_app.command("start")
@@ -64,7 +65,7 @@ def start(candidate: int = typer.Option(..., "--candidate", min=1, help="the mod
         path = plan_path(plan)
         load_plan(path)
     except PlanError as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
         raise typer.Exit(2) from None
     body = {"candidate": str(candidate), "plan": Path(path).read_text(), "plan_name": str(plan),
             "actor": actor or _actor()}
