@@ -63,7 +63,7 @@ def test_a_candidate_is_loaded_beside_stable_and_the_old_version_unloaded(
     triton.serve({"1", "2"})  # loaded again after an unload
     assert np.array_equal(stable, _fabric(client, "1"))
 
-    with pytest.raises(ServingError, match="answered 400.*no model file"):
+    with pytest.raises(ServingError, match=r"answered 400.*no model file"):
         triton.serve({"1", "9"})
     assert triton.served() == {"1", "2"}  # nothing changed
 
