@@ -175,7 +175,8 @@ def test_changes_without_the_token_are_refused_with_401_and_change_nothing(stack
     assert refused.exit_code == 1 and "no rollout is running" in refused.output
     assert cli("start", "--candidate", honest_candidate(), "--plan", "quick").exit_code == 0  # no traffic: it bakes
     base = f"http://127.0.0.1:{stack.settings.controller_port}/v1/rollouts/catalog_tagger"
-    before, history = view()["state"], json.loads(cli("history", "--json").stdout)
+    before = wait_for(lambda v: v["state"]["status"]["reason"] == "StageBaking")["state"]  # then nothing moves
+    history = json.loads(cli("history", "--json").stdout)
     calls = [("start", {"candidate": "2", "plan_name": "quick", "actor": "mallory"}),
              ("rollback", {"actor": "mallory", "reason": "x"}), ("pause", {"actor": "mallory"}),
              ("promote", {"actor": "mallory"})]
