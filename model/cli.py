@@ -324,5 +324,26 @@ def catalogue_command(
         raise typer.Exit(1)
 
 
+@model_app.command("drill-candidate")
+def drill_candidate_command(
+    version: int = typer.Option(..., min=1, help="the version to write (a folder name under catalog_tagger/)"),
+    attribute: str | None = typer.Option(None, help="scramble only this attribute's head (default: every head)"),
+    source: int | None = typer.Option(None, min=1, help="the version to copy (default: the newest below --version)"),
+    out: Path | None = typer.Option(None, help="model repository (default: the one the local Triton host serves)"),
+    seed: int = typer.Option(0, help="seed of the class shuffle"),
+    overwrite: bool = typer.Option(False, help="replace the version if it exists"),
+) -> None:
+    """Write a deliberately bad candidate for a game day: a copy of a served version whose classes are shuffled in
+    every head (or in one attribute's head). Roll it out and watch the guardrails roll it back."""
+    from model.drill import drill_candidate
+    from model.tritonconfig import DEFAULT_REPOSITORY
+
+    target = drill_candidate(out or DEFAULT_REPOSITORY, version=version, attribute=attribute, source=source,
+                             seed=seed, overwrite=overwrite)
+    what = f"the {attribute} head" if attribute else "every head"
+    console.print(f"[green]wrote[/green] drill candidate {target} ({what} scrambled); roll it out with "
+                  f"`tagstream rollout start --candidate {version}`")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(model_app, name="model")

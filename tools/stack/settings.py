@@ -23,6 +23,9 @@ class StackSettings(TagstreamSettings):
     triton_grpc_port: int = Field(8001, ge=1, le=65535, description="Triton gRPC port (the taggers call it)")
     triton_http_port: int = Field(8000, ge=1, le=65535, description="Triton HTTP port (health, metadata)")
     triton_metrics_port: int = Field(8002, ge=1, le=65535, description="Triton Prometheus metrics port")
+    triton_control_port: int = Field(8003, ge=1, le=65535,
+                                     description="the Triton host's model-repository API (load, unload versions)")
+    controller_port: int = Field(9500, ge=1, le=65535, description="the rollout controller's API and /metrics")
     partitions: int = Field(4, ge=1, le=256, description="partitions of every non-compacted topic")
     taggers: int = Field(1, ge=0, le=64, description="tagger processes; more than partitions idle")
     tagger_metrics_port: int = Field(9300, ge=1, le=65535,
@@ -50,6 +53,11 @@ class StackSettings(TagstreamSettings):
     @property
     def s3_endpoint(self) -> str:
         return f"http://{LOOPBACK}:{self.s3_port}"
+
+    @property
+    def secrets_dir(self) -> Path:
+        """Keys the stack makes for itself (the Triton host's repository API, the rollout API): 0600 files."""
+        return self.state_dir / "secrets"
 
     @property
     def logs_dir(self) -> Path:
