@@ -23,7 +23,29 @@ from contracts.profile import (
 from contracts.replays import REPLAY_HEADER, DeadLetterReplay, replay_key
 from contracts.review import ReviewItem, ReviewKind
 from contracts.reviewprogress import ReviewProgress, progress_key
-from contracts.rollout import PilotCohort, RolloutReason, RolloutSpec, RolloutStage, RolloutState, RolloutStatus
+from contracts.rollout import (
+    ARM_HEADER,
+    RolloutReason,
+    RolloutSpec,
+    RolloutStage,
+    RolloutState,
+    RolloutStatus,
+    TritonAddressing,
+    triton_target,
+)
+from contracts.rolloutplan import (
+    AnalysisPolicy,
+    Bake,
+    Gate,
+    Guardrail,
+    GuardrailKind,
+    Limit,
+    MetricSourceKind,
+    PilotCohort,
+    RolloutPlan,
+    StageKind,
+    StagePlan,
+)
 from contracts.tags import (
     AttributeTag,
     FeatureSummary,
@@ -38,13 +60,16 @@ from contracts.tags import (
 from contracts.topics import Topic, Topics
 
 __all__ = [
+    "ARM_HEADER",
     "PIXEL_FEATURES",
     "QUANTILE_LEVELS",
     "REPLAY_HEADER",
     "SCHEMA_VERSION",
+    "AnalysisPolicy",
     "AttributeProfile",
     "AttributeTag",
     "AttributeThreshold",
+    "Bake",
     "CatalogEvent",
     "ContractError",
     "ContractModel",
@@ -54,11 +79,16 @@ __all__ = [
     "ErrorInfo",
     "EventType",
     "FeatureSummary",
+    "Gate",
+    "Guardrail",
+    "GuardrailKind",
     "Histogram",
     "ImageRef",
     "LabelFeedback",
     "LabelScore",
     "LabelSource",
+    "Limit",
+    "MetricSourceKind",
     "ModelCard",
     "ModelRef",
     "NumericStats",
@@ -73,6 +103,7 @@ __all__ = [
     "ReviewReason",
     "ReviewThresholds",
     "RolloutArm",
+    "RolloutPlan",
     "RolloutReason",
     "RolloutRef",
     "RolloutSpec",
@@ -80,12 +111,16 @@ __all__ = [
     "RolloutState",
     "RolloutStatus",
     "SourcePosition",
+    "StageKind",
+    "StagePlan",
     "TagPrediction",
     "TagstreamError",
     "Timings",
     "Topic",
     "Topics",
+    "TritonAddressing",
     "card_key",
     "progress_key",
     "replay_key",
+    "triton_target",
 ]

@@ -14,7 +14,7 @@ def review(ctx: typer.Context) -> None:
     """Run the review console in the foreground (settings from TAGSTREAM_* variables or TAGSTREAM_CONFIG).
 
     Reviewers come from TAGSTREAM_REVIEWERS, a JSON object of name -> password hash (see hash-password).
-    Pages on http://127.0.0.1:9500 by default (TAGSTREAM_HOST, TAGSTREAM_PORT).
+    Pages on http://127.0.0.1:9600 by default (TAGSTREAM_CONSOLE_HOST, TAGSTREAM_CONSOLE_PORT).
     """
     if ctx.invoked_subcommand is not None:
         return

@@ -41,7 +41,7 @@ def connect(settings: ReviewSettings, stop: threading.Event) -> tuple[Any, Any] 
     delay, last_log = 0.5, 0.0
     while not stop.is_set():
         try:
-            consumer = kafka.consumer(settings, group_id=settings.group_id, client_id=settings.instance_id,
+            consumer = kafka.consumer(settings, group_id=settings.review_group_id, client_id=settings.instance_id,
                                       session_timeout_ms=settings.session_timeout_ms,
                                       heartbeat_interval_ms=settings.heartbeat_interval_ms, max_poll_records=200)
             producer = kafka.producer(settings, client_id=settings.instance_id, linger_ms=0)
@@ -90,7 +90,8 @@ class ConsoleServer:
         self.console = build(self.settings, consumer=consumer, producer=producer)
         self.console.queue.start()
         self._stack.callback(self.console.queue.stop)
-        config = uvicorn.Config(create_app(self.console), host=self.settings.host, port=self.settings.port,
+        config = uvicorn.Config(create_app(self.console), host=self.settings.console_host,
+                                port=self.settings.console_port,
                                 log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="review-http", daemon=True)
@@ -99,13 +100,13 @@ class ConsoleServer:
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                raise ReviewError(f"the console could not listen on {self.settings.host}:{self.settings.port}",
-                                  hint="is the port taken? set TAGSTREAM_PORT")
+                raise ReviewError(f"the console could not listen on {self.url}",
+                                  hint="is the port taken? set TAGSTREAM_CONSOLE_PORT")
             time.sleep(0.02)
 
     @property
     def url(self) -> str:
-        return f"http://{self.settings.host}:{self.settings.port}"
+        return f"http://{self.settings.console_host}:{self.settings.console_port}"
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:

@@ -44,7 +44,7 @@ class ReviewQueue:
     def __init__(self, settings: ReviewSettings, *, consumer: Any, producer: Any, book: LeaseBook,
                  stats: ReviewStats) -> None:
         self._settings = settings
-        self._progress = ProgressLog(producer, settings.group_id)
+        self._progress = ProgressLog(producer, settings.review_group_id)
         self._skip: dict[int, set[int]] = {}  # decided before this console took the partition over
         self._consumer = consumer
         self._producer = producer
@@ -185,7 +185,7 @@ class ReviewQueue:
 
     def _assigned(self, partitions: list[TopicPartition]) -> None:
         numbers = {tp.partition for tp in partitions if tp.topic == TOPIC}
-        progress = read_progress(self._settings, self._settings.group_id) if numbers else {}
+        progress = read_progress(self._settings, self._settings.review_group_id) if numbers else {}
         self._skip = {p: set(progress[p].decided) for p in numbers if p in progress}
         if any(self._skip.values()):
             log.info("skipping %d items decided before the takeover", sum(map(len, self._skip.values())))

@@ -16,12 +16,14 @@ from services.review.passwords import check_hash
 class ReviewSettings(KafkaSettings):
     """Everything the console needs. Defaults suit the local stack; reviewers must be configured."""
 
-    host: str = Field("127.0.0.1", description="address the console listens on")
-    port: int = Field(9500, ge=0, le=65535, description="port of the console's pages, /metrics, /healthz, /readyz")
+    console_host: str = Field("127.0.0.1", description="address the console listens on")
+    console_port: int = Field(9600, ge=0, le=65535,
+                              description="port of the console's pages, /metrics, /healthz and /readyz")
     reviewers: dict[str, str] = Field(default_factory=dict,
                                       description="reviewer name -> scrypt hash of the password (make one with "
                                                   "`tagstream review hash-password`); JSON in TAGSTREAM_REVIEWERS")
-    group_id: str = Field("tagstream-review", description="consumer group of the consoles over catalog.review")
+    review_group_id: str = Field("tagstream-review", description="consumer group of the consoles over "
+                                                                  "catalog.review")
     instance_id: str = Field("review-0", description="name of this console in logs and client ids")
     lease_timeout_s: float = Field(300.0, gt=0, description="how long a reviewer holds an item before it goes "
                                                             "back to the queue")

@@ -14,6 +14,7 @@ from types import FrameType
 
 from runtime.errors import SettingsError
 from runtime.logs import configure
+from services.tritonhost.control import ControlServer
 from services.tritonhost.errors import ModelLoadError
 from services.tritonhost.server import TritonHost
 from services.tritonhost.settings import TritonHostSettings
@@ -40,8 +41,12 @@ def main() -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     host = TritonHost(settings)
+    control: ControlServer | None = None
     try:
         host.start()
+        if settings.control_port:
+            control = ControlServer(host, settings)
+            control.start()
         while not stop.wait(WATCH_PERIOD_S):
             if not host.alive():
                 log.error("tritonserver or the model stopped on its own; exiting (see the lines above)")
@@ -51,6 +56,8 @@ def main() -> int:
         log.error("cannot serve the model: %s", e)
         return 2
     finally:
+        if control is not None:
+            control.stop()
         host.stop()
 
 

@@ -89,7 +89,7 @@ def run(decisions: int = 100, seed: int = 3) -> ReviewFigures:
             producer.send(Topics.REVIEW.name, key=item.key, value=item.to_bytes())
         producer.flush()
         producer.close()
-        server = ConsoleServer(ReviewSettings(kafka_bootstrap=kafka.kafka_bootstrap, port=free_port(),
+        server = ConsoleServer(ReviewSettings(kafka_bootstrap=kafka.kafka_bootstrap, console_port=free_port(),
                                               reviewers={"bench": hash_password("bench")}, commit_interval_ms=100,
                                               session_timeout_ms=6000, heartbeat_interval_ms=2000))
         server.start()

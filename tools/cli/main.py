@@ -43,8 +43,16 @@ def tagger() -> None:
     raise typer.Exit(main())
 
 
+def rollout_controller() -> None:
+    """Run the rollout controller in the foreground (settings from TAGSTREAM_* variables or TAGSTREAM_CONFIG)."""
+    from services.controller.main import main
+
+    raise typer.Exit(main())
+
+
 def _register() -> None:
     from model import cli as model_cli
+    from rollout import cli as rollout_cli
     from services.review import cli as review_cli
     from tools.cli import bench, demo
     from tools.dlq import cli as dlq_cli
@@ -56,6 +64,8 @@ def _register() -> None:
     demo.register(app)
     bench.register(app)
     model_cli.register(app)
+    rollout_cli.rollout_app.command("controller")(rollout_controller)
+    rollout_cli.register(app)
     review_cli.register(app)
     dlq_cli.register(app)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from modelspec.tensors import MODEL_NAME
 from tools.stack.errors import INSTALL_HINT, MissingBinaryError, StackError
 from tools.stack.probes import http_probe, http_status, kafka_probe
+from tools.stack.secrets import ROLLOUT_API_TOKEN, TRITON_CONTROL_KEY, secret_file
 from tools.stack.settings import LOOPBACK, StackSettings
 from tools.stack.supervisor import ManagedProcess, PortClaim
 
@@ -119,15 +120,35 @@ def _triton(name: str, settings: StackSettings) -> Component:
     http = f"http://{LOOPBACK}:{settings.triton_http_port}"
     proc = ManagedProcess(
         name, [sys.executable, "-m", "services.tritonhost"], state_dir=settings.state_dir,
-        probe=http_probe(f"{http}/v2/health/ready", f"{http}/v2/models/{MODEL_NAME}/ready"),
+        probe=http_probe(f"{http}/v2/health/ready", f"{http}/v2/models/{MODEL_NAME}/ready",
+                         f"http://{LOOPBACK}:{settings.triton_control_port}/v2/health/ready"),
         env=python_env({"TAGSTREAM_GRPC_PORT": str(settings.triton_grpc_port),
-                         "TAGSTREAM_HTTP_PORT": str(settings.triton_http_port),
-                         "TAGSTREAM_METRICS_PORT": str(settings.triton_metrics_port)}),
+                        "TAGSTREAM_HTTP_PORT": str(settings.triton_http_port),
+                        "TAGSTREAM_METRICS_PORT": str(settings.triton_metrics_port),
+                        "TAGSTREAM_CONTROL_PORT": str(settings.triton_control_port),
+                        "TAGSTREAM_CONTROL_KEY_FILE": str(secret_file(settings.secrets_dir, TRITON_CONTROL_KEY))}),
         ports=[PortClaim(settings.triton_grpc_port, "TAGSTREAM_TRITON_GRPC_PORT"),
                PortClaim(settings.triton_http_port, "TAGSTREAM_TRITON_HTTP_PORT"),
-               PortClaim(settings.triton_metrics_port, "TAGSTREAM_TRITON_METRICS_PORT")],
+               PortClaim(settings.triton_metrics_port, "TAGSTREAM_TRITON_METRICS_PORT"),
+               PortClaim(settings.triton_control_port, "TAGSTREAM_TRITON_CONTROL_PORT")],
         preflight=_require_pytriton)
     return Component(proc, f"grpc {settings.triton_url}, {http}")
+
+
+def _controller(name: str, settings: StackSettings) -> Component:
+    url = f"http://{LOOPBACK}:{settings.controller_port}"
+    proc = ManagedProcess(
+        name, [sys.executable, "-m", "services.controller"], state_dir=settings.state_dir,
+        probe=http_probe(f"{url}/readyz"),
+        env=python_env({**_tansu_client_env(settings), "TAGSTREAM_KAFKA_BOOTSTRAP": settings.bootstrap,
+                        "TAGSTREAM_API_PORT": str(settings.controller_port),
+                        "TAGSTREAM_AUDIT_PATH": str(settings.state_dir / "rollout" / "audit.sqlite"),
+                        "TAGSTREAM_ROLLOUT_API_TOKEN_FILE": str(secret_file(settings.secrets_dir, ROLLOUT_API_TOKEN)),
+                        "TAGSTREAM_TRITON_REPOSITORY_URL": f"http://{LOOPBACK}:{settings.triton_control_port}",
+                        "TAGSTREAM_TRITON_REPOSITORY_KEY_FILE": str(secret_file(settings.secrets_dir,
+                                                                                TRITON_CONTROL_KEY))}),
+        ports=[PortClaim(settings.controller_port, "TAGSTREAM_CONTROLLER_PORT")])
+    return Component(proc, f"{url} (operator API, /metrics)")
 
 
 def _tagger(name: str, settings: StackSettings) -> Component:
@@ -156,7 +177,7 @@ def _review(name: str, settings: StackSettings) -> Component:
         name, [sys.executable, "-m", "services.review"], state_dir=settings.state_dir,
         probe=http_probe(f"{url}/readyz"),
         env=python_env({**_tansu_client_env(settings), **group, "TAGSTREAM_KAFKA_BOOTSTRAP": settings.bootstrap,
-                        "TAGSTREAM_PORT": str(settings.review_port), "TAGSTREAM_INSTANCE_ID": name,
+                        "TAGSTREAM_CONSOLE_PORT": str(settings.review_port), "TAGSTREAM_INSTANCE_ID": name,
                         "TAGSTREAM_REVIEWERS": json.dumps({LOCAL_REVIEWER: LOCAL_PASSWORD_HASH})}),
         ports=[PortClaim(settings.review_port, "TAGSTREAM_REVIEW_PORT")])
     return Component(proc, f"{url} (sign in as {LOCAL_REVIEWER} / {LOCAL_PASSWORD})")
@@ -167,6 +188,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("s3", _s3, count=lambda s: int(s.broker_storage == "s3")),
     Kind("broker", _broker),
     Kind("triton", _triton),
+    Kind("controller", _controller),
     Kind("tagger", _tagger, count=lambda s: s.taggers, numbered=True),
     Kind("review", _review),
 )

@@ -23,11 +23,14 @@ class StackSettings(TagstreamSettings):
     triton_grpc_port: int = Field(8001, ge=1, le=65535, description="Triton gRPC port (the taggers call it)")
     triton_http_port: int = Field(8000, ge=1, le=65535, description="Triton HTTP port (health, metadata)")
     triton_metrics_port: int = Field(8002, ge=1, le=65535, description="Triton Prometheus metrics port")
+    triton_control_port: int = Field(8003, ge=1, le=65535,
+                                     description="the Triton host's model-repository API (load, unload versions)")
+    controller_port: int = Field(9500, ge=1, le=65535, description="the rollout controller's API and /metrics")
     partitions: int = Field(4, ge=1, le=256, description="partitions of every non-compacted topic")
     taggers: int = Field(1, ge=0, le=64, description="tagger processes; more than partitions idle")
     tagger_metrics_port: int = Field(9300, ge=1, le=65535,
                                      description="tagger i serves /metrics, /healthz and /readyz on this + i")
-    review_port: int = Field(9500, ge=1, le=65535, description="port of the review console (sign in as the local "
+    review_port: int = Field(9600, ge=1, le=65535, description="port of the review console (sign in as the local "
                                                              "reviewer: see the README)")
     tagger_env: dict[str, str] = Field(default_factory=dict,
                                        description="extra environment of the tagger processes (e.g. "
@@ -52,6 +55,11 @@ class StackSettings(TagstreamSettings):
     @property
     def s3_endpoint(self) -> str:
         return f"http://{LOOPBACK}:{self.s3_port}"
+
+    @property
+    def secrets_dir(self) -> Path:
+        """Keys the stack makes for itself (the Triton host's repository API, the rollout API): 0600 files."""
+        return self.state_dir / "secrets"
 
     @property
     def logs_dir(self) -> Path:

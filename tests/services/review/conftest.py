@@ -55,7 +55,7 @@ def console_factory(broker: KafkaSettings, reviewers: dict[str, str]) -> Iterato
 
     def make(**overrides: Any) -> ConsoleServer:
         settings = ReviewSettings(**{
-            "kafka_bootstrap": broker.kafka_bootstrap, "port": free_port(), "reviewers": reviewers,
+            "kafka_bootstrap": broker.kafka_bootstrap, "console_port": free_port(), "reviewers": reviewers,
             "session_timeout_ms": int(FAST_GROUP_ENV["TAGSTREAM_SESSION_TIMEOUT_MS"]),
             "heartbeat_interval_ms": int(FAST_GROUP_ENV["TAGSTREAM_HEARTBEAT_INTERVAL_MS"]),
             "commit_interval_ms": 50, "instance_id": f"review-{len(servers)}", **overrides})
