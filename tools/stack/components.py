@@ -9,6 +9,7 @@ component it lists.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -166,6 +167,22 @@ def _tagger(name: str, settings: StackSettings) -> Component:
     return Component(proc, url)
 
 
+def _review(name: str, settings: StackSettings) -> Component:
+    """The review console, with the documented local reviewer (services/review/local.py)."""
+    from services.review.local import LOCAL_PASSWORD, LOCAL_PASSWORD_HASH, LOCAL_REVIEWER
+
+    url = f"http://{LOOPBACK}:{settings.review_port}"
+    group = {k: v for k, v in settings.tagger_env.items() if k.endswith(("_SESSION_TIMEOUT_MS", "_INTERVAL_MS"))}
+    proc = ManagedProcess(
+        name, [sys.executable, "-m", "services.review"], state_dir=settings.state_dir,
+        probe=http_probe(f"{url}/readyz"),
+        env=python_env({**_tansu_client_env(settings), **group, "TAGSTREAM_KAFKA_BOOTSTRAP": settings.bootstrap,
+                        "TAGSTREAM_CONSOLE_PORT": str(settings.review_port), "TAGSTREAM_INSTANCE_ID": name,
+                        "TAGSTREAM_REVIEWERS": json.dumps({LOCAL_REVIEWER: LOCAL_PASSWORD_HASH})}),
+        ports=[PortClaim(settings.review_port, "TAGSTREAM_REVIEW_PORT")])
+    return Component(proc, f"{url} (sign in as {LOCAL_REVIEWER} / {LOCAL_PASSWORD})")
+
+
 #: Every component of the local stack, in start order. To add one: a builder above and a line here.
 KINDS: tuple[Kind, ...] = (
     Kind("s3", _s3, count=lambda s: int(s.broker_storage == "s3")),
@@ -173,6 +190,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("triton", _triton),
     Kind("controller", _controller),
     Kind("tagger", _tagger, count=lambda s: s.taggers, numbered=True),
+    Kind("review", _review),
 )
 
 

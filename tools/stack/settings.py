@@ -30,6 +30,8 @@ class StackSettings(TagstreamSettings):
     taggers: int = Field(1, ge=0, le=64, description="tagger processes; more than partitions idle")
     tagger_metrics_port: int = Field(9300, ge=1, le=65535,
                                      description="tagger i serves /metrics, /healthz and /readyz on this + i")
+    review_port: int = Field(9600, ge=1, le=65535, description="port of the review console (sign in as the local "
+                                                             "reviewer: see the README)")
     tagger_env: dict[str, str] = Field(default_factory=dict,
                                        description="extra environment of the tagger processes (e.g. "
                                                    "TAGSTREAM_BATCH_MAX_SIZE); may hold secrets: never printed")
