@@ -44,6 +44,7 @@ def tagger() -> None:
 
 def _register() -> None:
     from model import cli as model_cli
+    from model import registry_cli
     from tools.cli import bench, demo
     from tools.stack import cli as stack_cli
     from tools.traffic import cli as traffic_cli
@@ -53,6 +54,7 @@ def _register() -> None:
     demo.register(app)
     bench.register(app)
     model_cli.register(app)
+    registry_cli.register(model_cli.model_app)
 
 
 _register()
