@@ -70,6 +70,7 @@ class WindowReport:
     quality: dict[str, QualityEstimate]
     review_share: dict[str, float]  # ANY_REASON and every ReviewReason value
     segments: list[Segment] = field(default_factory=list)
+    window: ClosedWindow | None = field(default=None, repr=False, compare=False)  # the rows, for snapshots
 
     @property
     def input_drift(self) -> bool:
@@ -174,4 +175,5 @@ def evaluate_window(window: ClosedWindow, reference: Reference | None, policy: D
         model=window.model, index=window.index, size=window.size, reason=window.reason, opened_at=window.opened_at,
         closed_at=window.closed_at, newest_tag_at=float(window.tagged_at.max()) if window.size else window.closed_at,
         has_reference=reference is not None, input=inputs, prediction=predictions, ood_share=ood_share,
-        untrusted=untrusted, quality=quality, review_share=_shares(window), segments=_segments(window, policy))
+        untrusted=untrusted, quality=quality, review_share=_shares(window), segments=_segments(window, policy),
+        window=window)

@@ -52,6 +52,8 @@ class LabelReport:
     quality: dict[str, RealisedQuality]
     label_drift: list[ColumnDrift]
     evaluated_at: float
+    truth: np.ndarray = field(repr=False, compare=False)  # (labels, 13) int16 class index, -1 not labelled
+    predicted: np.ndarray = field(repr=False, compare=False)  # (labels, 13) int16: the tags' classes
 
     @property
     def label_drift_detected(self) -> bool:
@@ -67,6 +69,7 @@ class LabelRing:
 
     def __init__(self, size: int) -> None:
         self.truth = np.full((size, len(ATTRIBUTES)), -1, dtype=np.int16)
+        self.predicted = np.full((size, len(ATTRIBUTES)), -1, dtype=np.int16)
         self.correct = np.full((size, len(ATTRIBUTES)), -1, dtype=np.int8)
         self.filled = 0
         self.position = 0
@@ -75,6 +78,7 @@ class LabelRing:
     def add(self, truth: np.ndarray, predicted: np.ndarray) -> None:
         i = self.position
         self.truth[i] = truth
+        self.predicted[i] = predicted
         self.correct[i] = np.where(truth >= 0, (truth == predicted).astype(np.int8), -1)
         self.position = (i + 1) % len(self.truth)
         self.filled = min(self.filled + 1, len(self.truth))
@@ -164,4 +168,5 @@ class RealisedBook:
                 drift.append(ColumnDrift(attribute.name, comparison,
                                          comparison.drifted(drift_alpha, self.policy.psi_floor)))
         return LabelReport(model=model, source=source, labels=ring.filled, new_labels=new, quality=quality,
-                           label_drift=drift, evaluated_at=now)
+                           label_drift=drift, evaluated_at=now, truth=truth.copy(),
+                           predicted=ring.predicted[rows].copy())

@@ -46,6 +46,7 @@ def _register() -> None:
     from model import cli as model_cli
     from model import registry_cli
     from tools.cli import bench, demo
+    from tools.monitoring import cli as monitoring_cli
     from tools.stack import cli as stack_cli
     from tools.traffic import cli as traffic_cli
 
@@ -55,6 +56,7 @@ def _register() -> None:
     bench.register(app)
     model_cli.register(app)
     registry_cli.register(model_cli.model_app)
+    monitoring_cli.register(app)
 
 
 _register()

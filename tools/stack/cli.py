@@ -28,8 +28,11 @@ def up(
                                              "restart, or in memory (fast, the default; TAGSTREAM_BROKER_STORAGE)"),
     partitions: int | None = typer.Option(None, min=1, help="partitions per topic (TAGSTREAM_PARTITIONS, default 4)"),
     taggers: int | None = typer.Option(None, min=0, help="tagger processes to run (TAGSTREAM_TAGGERS, default 1)"),
+    with_prometheus: bool = typer.Option(False, "--with-prometheus",
+                                         help="also run a Prometheus server (Debian's) scraping the stack, with the "
+                                              "alert rules; on TAGSTREAM_PROMETHEUS_PORT (9090)"),
 ) -> None:
-    """Start the local stack: Kafka broker (Tansu), topics, Triton (PyTriton) and the taggers.
+    """Start the local stack: Kafka broker (Tansu), topics, Triton (PyTriton), the taggers and the monitor.
 
     Returns once every component answers its readiness check, leaving the stack in the background.
     Stop it with `tagstream down`; check it with `tagstream status`.
@@ -43,6 +46,8 @@ def up(
         overrides["partitions"] = partitions
     if taggers is not None:
         overrides["taggers"] = taggers
+    if with_prometheus:
+        overrides["with_prometheus"] = True
     settings = StackSettings(**overrides)
     stack = LocalStack(settings)
     console.print(f"starting {', '.join(stack.components)}; logs in {settings.logs_dir}/")

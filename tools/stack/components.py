@@ -41,7 +41,9 @@ class Component:
 
 def component_names(settings: StackSettings) -> list[str]:
     names = ["s3"] if settings.broker_storage == "s3" else []
-    return [*names, "broker", "triton", *(f"tagger-{i}" for i in range(settings.taggers))]
+    names += ["broker", "triton", *(f"tagger-{i}" for i in range(settings.taggers))]
+    names += ["monitor"] if settings.monitor else []
+    return names + (["prometheus"] if settings.with_prometheus else [])
 
 
 def _python_env(extra: dict[str, str]) -> dict[str, str]:
@@ -117,6 +119,10 @@ def build(name: str, settings: StackSettings) -> Component:
                              "TAGSTREAM_INSTANCE_ID": name}),
             ports=[PortClaim(port, "TAGSTREAM_TAGGER_METRICS_PORT")])
         return Component(proc, url)
+    if name in ("monitor", "prometheus"):
+        from tools.monitoring.stack import monitor_process, prometheus_process
+
+        return Component(*(monitor_process if name == "monitor" else prometheus_process)(settings))
     raise KeyError(f"no component {name!r}; the stack has {', '.join(component_names(settings))}")
 
 

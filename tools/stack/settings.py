@@ -31,6 +31,14 @@ class StackSettings(TagstreamSettings):
                                        description="extra environment of the tagger processes (e.g. "
                                                    "TAGSTREAM_BATCH_MAX_SIZE); may hold secrets: never printed")
     ready_timeout_s: float = Field(60.0, gt=0, description="how long one component may take to become ready")
+    monitor: bool = Field(True, description="start the monitor (drift and quality, /metrics on monitor_port)")
+    monitor_port: int = Field(9400, ge=1, le=65535, description="the monitor's /metrics, /healthz and /readyz")
+    monitor_env: dict[str, str] = Field(default_factory=dict,
+                                        description="extra environment of the monitor (e.g. "
+                                                    "TAGSTREAM_MONITOR_WINDOW_SECONDS)")
+    with_prometheus: bool = Field(False, description="also run a Prometheus server scraping the stack, with the "
+                                                     "alert rules (Debian's prometheus)")
+    prometheus_port: int = Field(9090, ge=1, le=65535, description="port of that Prometheus server")
 
     @property
     def bootstrap(self) -> str:

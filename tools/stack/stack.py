@@ -125,6 +125,9 @@ class LocalStack:
                 created = ensure_topics(self.kafka_settings(), partitions=self.settings.partitions)
                 if created:
                     log.info("created topics %s", ", ".join(created))
+                from tools.monitoring.stack import register_models  # model cards: the monitor's references
+
+                register_models(self.kafka_settings())
         except BaseException:
             proc.stop(timeout=5.0)
             self._forget(name)
