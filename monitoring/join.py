@@ -2,7 +2,8 @@
 
 Every closed window becomes one immutable *chunk* of the index: its rows sorted by join key (a 64-bit hash of
 model version and product id), with each row's predicted classes, event key, tag time and merchant. A row
-costs about 40 bytes and no Python object of its own, so a million tracked tags take about 40 MB. The oldest
+costs about 46 bytes (13 one-byte class indices, three 8-byte keys and times, a pointer to the shared merchant
+string, a flag byte) and no Python object of its own, so a million tracked tags take about 46 MB. The oldest
 chunks are dropped once the index holds more than ``capacity`` tags or their tags are older than
 ``horizon_s``; a label for a dropped tag is counted as expired, never joined to the wrong tag.
 
@@ -33,8 +34,8 @@ SOURCE_BIT = {source: 1 << i for i, source in enumerate(LabelSource)}
 
 
 def truth_row(label: LabelFeedback) -> np.ndarray:
-    """(13,) int16: the labelled class of each attribute (unknown labels in the last bin), -1 where not labelled."""
-    row = np.full(len(ATTRIBUTES), -1, dtype=np.int16)
+    """(13,) int8: the labelled class of each attribute (unknown labels in the last bin), -1 where not labelled."""
+    row = np.full(len(ATTRIBUTES), -1, dtype=np.int8)
     for j, attribute in enumerate(ATTRIBUTES):
         value = label.labels.get(attribute.name)
         if value is not None:
@@ -50,7 +51,7 @@ class Chunk:
     window_index: int
     keys: np.ndarray  # (n,) int64, sorted
     events: np.ndarray  # (n,) int64
-    predicted: np.ndarray  # (n, 13) int16
+    predicted: np.ndarray  # (n, 13) int8
     tagged_at: np.ndarray  # (n,) float64
     merchants: np.ndarray  # (n,) object
     labelled: np.ndarray  # (n,) uint8: SOURCE_BIT of every source that labelled the row

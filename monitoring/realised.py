@@ -52,8 +52,8 @@ class LabelReport:
     quality: dict[str, RealisedQuality]
     label_drift: list[ColumnDrift]
     evaluated_at: float
-    truth: np.ndarray = field(repr=False, compare=False)  # (labels, 13) int16 class index, -1 not labelled
-    predicted: np.ndarray = field(repr=False, compare=False)  # (labels, 13) int16: the tags' classes
+    truth: np.ndarray = field(repr=False, compare=False)  # (labels, 13) int8 class index, -1 not labelled
+    predicted: np.ndarray = field(repr=False, compare=False)  # (labels, 13) int8: the tags' classes
 
     @property
     def label_drift_detected(self) -> bool:
@@ -68,8 +68,8 @@ class LabelRing:
     """The last ``size`` joined labels of one (version, source): truth and whether the tag matched it."""
 
     def __init__(self, size: int) -> None:
-        self.truth = np.full((size, len(ATTRIBUTES)), -1, dtype=np.int16)
-        self.predicted = np.full((size, len(ATTRIBUTES)), -1, dtype=np.int16)
+        self.truth = np.full((size, len(ATTRIBUTES)), -1, dtype=np.int8)
+        self.predicted = np.full((size, len(ATTRIBUTES)), -1, dtype=np.int8)
         self.correct = np.full((size, len(ATTRIBUTES)), -1, dtype=np.int8)
         self.filled = 0
         self.position = 0

@@ -44,7 +44,7 @@ class ClosedWindow:
     opened_at: float  # wall-clock seconds
     closed_at: float
     features: np.ndarray  # (n, len(PIXEL_FEATURES)) float64
-    predicted: np.ndarray  # (n, 13) int16, taxonomy index; bins(j) - 1 for a label the taxonomy lacks
+    predicted: np.ndarray  # (n, 13) int8, taxonomy index; bins(j) - 1 for a label the taxonomy lacks
     confidence: np.ndarray  # (n, 13) float32
     ood: np.ndarray  # (n,) float64, NaN where the tag had no score
     reasons: np.ndarray  # (n,) uint8 bit mask over REASONS
@@ -71,7 +71,7 @@ class WindowBuffer:
         self.model, self.index, self.opened_at, self.opened_mono = model, index, opened_at, opened_mono
         self.n = 0
         self.features = np.empty((capacity, len(PIXEL_FEATURES)), dtype=np.float64)
-        self.predicted = np.empty((capacity, len(ATTRIBUTES)), dtype=np.int16)
+        self.predicted = np.empty((capacity, len(ATTRIBUTES)), dtype=np.int8)
         self.confidence = np.empty((capacity, len(ATTRIBUTES)), dtype=np.float32)
         self.ood = np.empty(capacity, dtype=np.float64)
         self.reasons = np.empty(capacity, dtype=np.uint8)

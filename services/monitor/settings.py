@@ -43,7 +43,7 @@ class MonitorSettings(KafkaSettings):
                                                                     "(and merchant)")
 
     monitor_index_capacity: int = Field(1_000_000, ge=1000, description="tags kept for joining late labels "
-                                                                        "(about 40 bytes each)")
+                                                                        "(about 46 bytes each)")
     monitor_index_horizon_s: float = Field(48 * 3600.0, gt=0, description="labels for tags older than this are not "
                                                                           "joined")
     monitor_pending_capacity: int = Field(20_000, ge=10, description="labels kept waiting for their tag")
