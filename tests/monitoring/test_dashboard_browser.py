@@ -75,7 +75,7 @@ def ui(workspace: Path, tmp_path: Path) -> Iterator[str]:
         deadline = time.monotonic() + 90
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/api/version", timeout=1):  # noqa: S310 (loopback)
+                with urllib.request.urlopen(f"{url}/api/version", timeout=1):
                     break
             except OSError:
                 assert process.poll() is None, (tmp_path / "evidently-ui.log").read_text()[-2000:]
@@ -109,7 +109,7 @@ def _panel_points(driver: webdriver.Chrome, title: str) -> int:
 
 
 def test_the_dashboard_shows_the_project_and_every_panel_with_data(ui, browser):
-    with urllib.request.urlopen(f"{ui}/api/projects", timeout=5) as response:  # noqa: S310 (loopback)
+    with urllib.request.urlopen(f"{ui}/api/projects", timeout=5) as response:
         projects = json.loads(response.read())
     (project,) = [p for p in projects if p["name"] == PROJECT_NAME]
     browser.get(f"{ui}/")

@@ -134,7 +134,7 @@ def sustained_rate(tags: list[TagPrediction], windows: int, window: int) -> tupl
         thread = threading.Thread(target=serve, args=(settings, stop), kwargs={"on_window": on_window, "loops": loops})
         started = time.monotonic()
         thread.start()
-        while not loops or not loops[0].monitor.windows.open_sizes() and not judged:
+        while not loops or (not loops[0].monitor.windows.open_sizes() and not judged):
             if time.monotonic() - started > 120:
                 raise TimeoutError("the monitor read nothing in 120 s")
             time.sleep(0.005)
