@@ -65,6 +65,11 @@ class Rendered:
     def __len__(self) -> int:
         return len(self.product_ids)
 
+    def slice(self, start: int, stop: int) -> Rendered:
+        return Rendered(product_ids=self.product_ids[start:stop], event_ids=self.event_ids[start:stop],
+                        pixels=self.pixels[start:stop], features=self.features[start:stop],
+                        truths=self.truths[start:stop])
+
 
 def render(n: int, *, seed: int, drift: Drift | None = None, start: int = 0, workers: int = 1) -> Rendered:
     """Products ``start .. start + n`` of synthetic catalogue ``seed`` (traffic domain), through the tagger's decode.
