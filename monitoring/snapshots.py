@@ -5,7 +5,8 @@ confidence, review flags, merchant) against a reference ``Dataset`` rebuilt from
 ``ReferenceProfile`` (every feature's histogram counts spread evenly inside its bins, every attribute's predicted
 classes at their reference counts): the profile is all a process gets of the reference set. The ``Report`` holds
 ``DataDriftPreset`` over the features and predicted attributes with tagstream's own registered stat test (the
-chi-square test and PSI of ``monitoring.stats``, at the monitor's alpha and PSI floor), ``MeanValue`` of each
+chi-square test and PSI of ``monitoring.stats``, at the monitor's alpha and PSI floor; its "Value Drift" tests
+fail exactly for the columns the monitor calls drifted), ``MeanValue`` of each
 confidence column (the estimated quality), the review share, and ``GroupBy`` segments by predicted category and
 merchant.
 
@@ -151,12 +152,12 @@ def window_snapshot(report: WindowReport, profile: ReferenceProfile, policy: Dri
     methods.update(dict.fromkeys(attributes, stat_test(policy.alpha / len(attributes))))
     metrics = [
         DataDriftPreset(columns=features + attributes, per_column_method=methods, threshold=policy.psi_floor),
-        *(MeanValue(column=CONFIDENCE.format(a)) for a in attributes),
-        MeanValue(column="needs_review"),
-        GroupBy(MeanValue(column="needs_review"), "category"),
-        GroupBy(MeanValue(column="needs_review"), "merchant"),
+        *(MeanValue(column=CONFIDENCE.format(a), tests=[]) for a in attributes),
+        MeanValue(column="needs_review", tests=[]),
+        GroupBy(MeanValue(column="needs_review", tests=[]), "category"),
+        GroupBy(MeanValue(column="needs_review", tests=[]), "merchant"),
     ]
-    return Report(metrics).run(
+    return Report(metrics, include_tests=True).run(
         Dataset.from_pandas(current, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),
         timestamp=datetime.fromtimestamp(report.closed_at, UTC),

@@ -63,7 +63,16 @@ class SnapshotWriter:
         with self._lock:
             return self._lock.wait_for(lambda: self._busy == 0, timeout)
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Drop the jobs not started yet, let the one in progress finish for up to ``timeout`` seconds."""
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                self.skipped += 1
+                self._done()
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout)

@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from contextlib import ExitStack
 
 from kafka import KafkaConsumer
@@ -94,6 +95,9 @@ def main() -> int:
         print(f"monitor: invalid settings: {e}", file=sys.stderr)
         return 2
     configure(settings.monitor_log_level, name=settings.monitor_instance_id)
+    # Evidently's classification metrics on a small batch of labels often meet a class never predicted; scikit-learn
+    # then warns on every report (precision set to 0, as it should be). Keep the log readable.
+    warnings.filterwarnings("ignore", message=".*ill-defined.*")
     log.info("starting with %s", settings.redacted())
     stop = threading.Event()
 
