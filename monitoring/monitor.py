@@ -27,7 +27,7 @@ from monitoring.join import Hit, Pending, PendingLabels, TagIndex, truth_row
 from monitoring.policy import DriftPolicy, QualityTargets
 from monitoring.realised import LabelReport, RealisedBook
 from monitoring.reference import Reference, reference_of
-from monitoring.window import ClosedWindow, Windows
+from monitoring.window import ClosedWindow, WindowBuffer, Windows
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,20 @@ class Monitor:
     def observe_tag(self, tag: TagPrediction) -> list[WindowReport]:
         """Add a tag; returns the reports of the windows this closed."""
         return [self._judge(window) for window in self.windows.add(tag)]
+
+    def remember(self, tags: list[TagPrediction]) -> None:
+        """Put tags read before a restart into the label index only (no window judged): window index 0."""
+        by_model: dict[ModelRef, list[TagPrediction]] = {}
+        for tag in sorted(tags, key=lambda t: t.timings.tagged_at):
+            by_model.setdefault(tag.model, []).append(tag)
+        size = self.config.window_events
+        for model, model_tags in by_model.items():
+            for start in range(0, len(model_tags), size):
+                chunk = model_tags[start:start + size]
+                buffer = WindowBuffer(model, len(chunk), 0, self._wall(), self._mono())
+                for tag in chunk:
+                    buffer.add(tag)
+                self.index.add(buffer.close(self._wall(), "replayed"), self._wall())
 
     def observe_label(self, label: LabelFeedback) -> None:
         """Join a label to the tags it judges now, and keep it for tags that come later."""

@@ -5,8 +5,7 @@ Two consumers: one in the monitor's group on ``catalog.tags``, ``catalog.tags.sh
 ``tagstream.models``, read from the beginning, for every version's reference profile. A record that is not a
 valid contract message is counted, logged with ``topic[partition]@offset`` and skipped: the monitor only reads,
 so nothing is dead-lettered. The monitor's state lives in memory; after a restart it resumes from the committed
-offsets with empty windows and an empty label index (labels for tags read before the restart expire unjoined and
-are counted).
+offsets with empty windows, its label index rebuilt from the tags before them (``services.monitor.replay``).
 
 Readiness: the group has its partitions and ``tagstream.models`` has been read to its end once.
 """

@@ -23,16 +23,19 @@ from runtime import kafka
 from runtime.health import HealthServer
 from runtime.logs import configure
 from services.monitor.loop import MonitorLoop, OnLabels, OnWindow
+from services.monitor.replay import rebuild_index
 from services.monitor.settings import MonitorSettings
 
 log = logging.getLogger("services.monitor")
 
 
+def tag_topics(settings: MonitorSettings) -> list[str]:
+    return [Topics.TAGS.name, *([Topics.TAGS_SHADOW.name] if settings.monitor_read_shadow else [])]
+
+
 def consumers(settings: MonitorSettings) -> tuple[KafkaConsumer, KafkaConsumer]:
     """The group consumer of tags, shadow tags and labels, and the group-less reader of tagstream.models."""
-    topics = [Topics.TAGS.name, Topics.LABELS.name]
-    if settings.monitor_read_shadow:
-        topics.append(Topics.TAGS_SHADOW.name)
+    topics = [*tag_topics(settings), Topics.LABELS.name]
     consumer = kafka.consumer(settings, group_id=settings.monitor_group_id, client_id=settings.monitor_instance_id,
                               session_timeout_ms=settings.monitor_session_timeout_ms,
                               heartbeat_interval_ms=settings.monitor_heartbeat_interval_ms,
@@ -73,6 +76,7 @@ def serve(settings: MonitorSettings, stop: threading.Event, *, on_window: OnWind
         clients = _connect(settings, stop)
         if clients is None:
             return 0
+        rebuild_index(settings, monitor, tag_topics(settings))
         consumer, models = clients
         stack.callback(consumer.close)
         stack.callback(models.close)

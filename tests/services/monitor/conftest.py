@@ -66,7 +66,7 @@ def running_monitor(stack: LocalStack, **overrides: Any) -> Iterator[Runner]:
     settings = MonitorSettings(**{
         "kafka_bootstrap": stack.settings.bootstrap, "monitor_group_id": f"monitor-{uuid.uuid4().hex[:8]}",
         "monitor_window_events": WINDOW, "monitor_window_seconds": 3600.0, "monitor_snapshots": False,
-        "monitor_session_timeout_ms": 6000, "monitor_heartbeat_interval_ms": 2000, "monitor_label_report_every": 1,
+        "monitor_session_timeout_ms": 3000, "monitor_heartbeat_interval_ms": 1000, "monitor_label_report_every": 1,
         "monitor_label_report_seconds": 1.0, "monitor_commit_interval_ms": 1000, **overrides})
     runner = Runner()
     stop = threading.Event()

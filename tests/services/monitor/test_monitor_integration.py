@@ -125,3 +125,20 @@ def test_estimates_track_realised_quality_on_the_stationary_stream(broker, stati
         errors[attribute] = confidence[attribute] - accuracy
     assert max(abs(e) for e in errors.values()) < 0.06
     print("\nestimated - realised accuracy, 6,000 tags: " + ", ".join(f"{a} {e:+.3f}" for a, e in errors.items()))
+
+
+def test_after_a_restart_labels_still_join_tags_read_before_it(broker, stationary):
+    rendered, tags = stationary
+    first = tags[:2 * WINDOW]
+    with running_monitor(broker, monitor_group_id="monitor-restart") as runner:
+        publish(broker, first)
+        runner.until(lambda r: len(r.windows) == 2)
+    labels = [label_of(Truth(t.event_id, t.product_id, {a: v for a, v in truth.labels.items() if v is not None}),
+                       LabelSource.AUDIT, datetime.now(UTC))
+              for t, truth in zip(first[::4], rendered.truths[:2 * WINDOW:4], strict=True)
+              if not truth.out_of_distribution]
+    with running_monitor(broker, monitor_group_id="monitor-restart") as runner:
+        assert runner.loop.monitor.index.size == len(first)  # rebuilt from the topic, before the committed offsets
+        publish(broker, labels, topic=Topics.LABELS.name)
+        runner.until(lambda r: any(rep.labels == len(labels) for rep in r.labels))
+    assert runner.windows == []  # nothing judged twice
