@@ -19,14 +19,17 @@ THRESHOLDS = {"confidence": 0.9, "calibration_size": 1600,
 
 @pytest.fixture
 def repository(tmp_path):
+    """Version 1 of the committed repository, without its review thresholds."""
     shutil.copytree(DEFAULT_REPOSITORY / "catalog_tagger" / "1", tmp_path / "catalog_tagger" / "1")
+    (tmp_path / "catalog_tagger" / "1" / THRESHOLDS_FILE).unlink(missing_ok=True)
     return tmp_path
 
 
-def test_the_committed_repository_has_a_card_with_its_profile_and_no_thresholds_yet():
+def test_the_committed_repository_has_a_card_with_its_profile_and_review_thresholds():
     card = model_card(DEFAULT_REPOSITORY, 1)
     assert (card.model.name, card.model.version) == ("catalog_tagger", "1")
-    assert card.profile.reference_size == 1600 and card.review is None
+    assert card.profile.reference_size == 1600
+    assert card.review is not None and set(card.review.attributes) <= set(card.profile.attributes)
     assert card.key == b"catalog_tagger:1"
 
 
@@ -68,5 +71,6 @@ def test_the_stack_registers_the_committed_model_when_its_broker_starts(stack_fa
     reader.seek_to_beginning()
     cards = [ModelCard.model_validate_json(r.value) for r in reader]
     reader.close()
-    assert [(c.model.version, c.review is not None) for c in cards] == [("1", False), ("1", True)]
+    assert [(c.model.version, c.review == ReviewThresholds.model_validate(THRESHOLDS)) for c in cards] == [
+        ("1", False), ("1", True)]  # the committed card first (its own thresholds), then ours
     assert {r.key for r in cards} == {b"catalog_tagger:1"}

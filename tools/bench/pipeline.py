@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 from kafka import KafkaConsumer, TopicPartition
 
-from contracts import CatalogEvent, TagPrediction, Topic, Topics
+from contracts import CatalogEvent, ErrorCode, TagPrediction, Topic, Topics
 from modelspec import quality
+from modelspec.errors import InputError
 from modelspec.features import feature_summaries, measure
 from modelspec.preprocess import decode, stack
 from runtime import kafka
@@ -103,6 +104,8 @@ def preprocess_all(events: list[CatalogEvent], threads: int, settings: TaggerSet
     fetcher = SafeFetcher(FetchPolicy())
 
     def one(event: CatalogEvent):
+        if event.data.image is None:  # the bench sends no deletions; the tagger dead-letters an imageless event
+            raise InputError(ErrorCode.IMAGE_MISSING, f"event {event.id} has no image", field="data.image")
         return decode(image_bytes(event.data.image, fetcher, settings.image_max_bytes),
                       max_pixels=settings.image_max_pixels)
 
