@@ -51,6 +51,7 @@ class MonitorLoop:
         self.on_window, self.on_labels = on_window, on_labels
         self.cards: dict[ModelRef, ModelCard] = {}
         self.models_read = False
+        self.assigned = 0  # partitions of the group, as of the last poll (the health thread reads this, not Kafka)
         self.last_poll = time.monotonic()
         self._invalid: dict[str, int] = {}
 
@@ -67,9 +68,8 @@ class MonitorLoop:
         return stalled < 60.0, {"seconds_since_poll": round(stalled, 1)}
 
     def readiness(self) -> tuple[bool, dict[str, object]]:
-        assigned = len(self.consumer.assignment())
-        ready = assigned > 0 and self.models_read
-        return ready, {"partitions": assigned, "model_cards": len(self.cards), "models_read": self.models_read,
+        ready = self.assigned > 0 and self.models_read
+        return ready, {"partitions": self.assigned, "model_cards": len(self.cards), "models_read": self.models_read,
                        "windows_open": {m.version: n for m, n in self.monitor.windows.open_sizes().items()}}
 
     # -- the loop -------------------------------------------------------------------------------------------------
@@ -79,6 +79,7 @@ class MonitorLoop:
         while not stop.is_set():
             self._read_models()
             batches = self.consumer.poll(timeout_ms=200, max_records=self.max_poll_records)
+            self.assigned = len(self.consumer.assignment())
             self.last_poll = time.monotonic()
             for records in batches.values():
                 for record in records:
