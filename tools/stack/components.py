@@ -183,6 +183,18 @@ def _review(name: str, settings: StackSettings) -> Component:
     return Component(proc, f"{url} (sign in as {LOCAL_REVIEWER} / {LOCAL_PASSWORD})")
 
 
+def _monitor(name: str, settings: StackSettings) -> Component:
+    from tools.monitoring.stack import monitor_process  # the monitor's part of the stack lives with its tools
+
+    return Component(*monitor_process(settings))
+
+
+def _prometheus(name: str, settings: StackSettings) -> Component:
+    from tools.monitoring.stack import prometheus_process
+
+    return Component(*prometheus_process(settings))
+
+
 #: Every component of the local stack, in start order. To add one: a builder above and a line here.
 KINDS: tuple[Kind, ...] = (
     Kind("s3", _s3, count=lambda s: int(s.broker_storage == "s3")),
@@ -191,6 +203,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("controller", _controller),
     Kind("tagger", _tagger, count=lambda s: s.taggers, numbered=True),
     Kind("review", _review),
+    Kind("monitor", _monitor, count=lambda s: int(s.monitor)),
+    Kind("prometheus", _prometheus, count=lambda s: int(s.with_prometheus)),
 )
 
 
@@ -226,12 +240,15 @@ def create_bucket(settings: StackSettings) -> None:
 
 
 def create_topics(settings: StackSettings) -> None:
-    """Create every contract topic that the broker lacks (all of them after a memory broker restarts)."""
+    """Create every contract topic that the broker lacks (all of them after a memory broker restarts), then
+    register the committed model's versions on tagstream.models (their reference profiles, for the monitor)."""
     from runtime.kafka import ensure_topics  # kafka clients only where a broker is started
+    from tools.monitoring.stack import register_models
 
     created = ensure_topics(settings.kafka_settings(), partitions=settings.partitions)
     if created:
         log.info("created topics %s", ", ".join(created))
+    register_models(settings.kafka_settings())
 
 
 KEEPER = "keeper"
