@@ -200,9 +200,9 @@ KINDS: tuple[Kind, ...] = (
     Kind("s3", _s3, count=lambda s: int(s.broker_storage == "s3")),
     Kind("broker", _broker),
     Kind("triton", _triton),
-    Kind("controller", _controller),
+    Kind("controller", _controller, count=lambda s: int(s.controller)),
     Kind("tagger", _tagger, count=lambda s: s.taggers, numbered=True),
-    Kind("review", _review),
+    Kind("review", _review, count=lambda s: int(s.review)),
     Kind("monitor", _monitor, count=lambda s: int(s.monitor)),
     Kind("prometheus", _prometheus, count=lambda s: int(s.with_prometheus)),
 )

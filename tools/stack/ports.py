@@ -48,8 +48,8 @@ def _bindable(port: int) -> bool:
 def private_settings(state_dir: Path, **overrides: Any) -> StackSettings:
     """StackSettings in ``state_dir`` with every port free, so it never meets a user's stack; overrides win.
 
-    Private stacks (tests, benchmarks) leave the monitor out unless asked (``monitor=True``): they measure other
-    things, and the monitor's consumer group would only slow their start.
+    Private stacks (tests, benchmarks) leave the monitor, the rollout controller and the review console out unless
+    asked (``monitor=True`` and so on): they measure other things, and those processes would only slow their start.
     """
     broker, s3, grpc, http, metrics, control, controller, review, monitor, prometheus = free_ports(10)
     taggers = int(overrides.get("taggers", 1))
@@ -59,5 +59,6 @@ def private_settings(state_dir: Path, **overrides: Any) -> StackSettings:
         "controller_port": controller,
         "tagger_metrics_port": free_port_range(max(taggers, 1)), "taggers": taggers, "review_port": review,
         "monitor_port": monitor, "prometheus_port": prometheus, "monitor": False,
+        "controller": False, "review": False,
     }
     return StackSettings(**{**defaults, **overrides})

@@ -42,6 +42,8 @@ class StackSettings(TagstreamSettings):
     restart_stable_s: float = Field(30.0, gt=0, description="a component up this long is stable again: its next "
                                                             "crash waits restart_backoff_s")
     keeper_period_s: float = Field(1.0, gt=0, description="how often the keeper checks every component")
+    controller: bool = Field(True, description="start the rollout controller (operator API on controller_port)")
+    review: bool = Field(True, description="start the review console (on review_port)")
     monitor: bool = Field(True, description="start the monitor (drift and quality, /metrics on monitor_port)")
     monitor_port: int = Field(9400, ge=1, le=65535, description="the monitor's /metrics, /healthz and /readyz")
     monitor_env: dict[str, str] = Field(default_factory=dict,

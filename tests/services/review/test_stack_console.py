@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def test_the_local_stack_runs_the_console_and_its_local_reviewer_signs_in(stack_factory):
-    stack = stack_factory(["broker", "review"])
+    stack = stack_factory(["broker", "review"], review=True)
     status = {s.name: s for s in stack.status()}
     assert status["review"].ready and LOCAL_REVIEWER in status["review"].address
     url = f"http://127.0.0.1:{stack.settings.review_port}"
