@@ -7,29 +7,35 @@ On a private stack (temporary state directory, free ports) it measures, with the
    images/s;
 3. Triton: batches of the tagger's batch size from the tagger's number of threads, images/s;
 4. end to end: a real tagger process drains the backlog; rate = events / (last tag - first receipt);
-5. latency: fresh events paced at half the end-to-end rate; event time to tag read from ``catalog.tags``.
+5. latency: fresh events paced at half the end-to-end rate; event time to tag read from ``catalog.tags``;
+6. CPU: the idle tagger is handed a fresh backlog; its process's CPU time (``/proc/<pid>/stat``, every thread)
+   until the last tag, per event;
+7. URL path: every image behind a loopback host that answers after 50 ms (``tools.bench.imagehost``); the
+   tagger is restarted on a backlog of such events and drains it as in 4.
 
-``ratio`` = end-to-end rate / slowest component rate. Triton's own metrics say whether it batched
-on the server (executions fewer than requests), for the tagger's full batches and for many small
-concurrent requests (batch 4 from 8 threads, as from many replicas).
+``ratio`` = end-to-end rate / slowest component rate; ``url_ratio`` = URL end-to-end rate / inline end-to-end
+rate. Triton's own metrics say whether it batched on the server (executions fewer than requests), for the
+tagger's full batches and for many small concurrent requests (batch 4 from 8 threads, as from many replicas).
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 import tempfile
 import threading
 import time
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from kafka import KafkaConsumer, TopicPartition
 
-from contracts import CatalogEvent, TagPrediction, Topic, Topics
+from contracts import CatalogEvent, ImageRef, TagPrediction, Topic, Topics
 from modelspec import quality
 from modelspec.features import feature_summaries, measure
 from modelspec.preprocess import decode, stack
@@ -38,6 +44,7 @@ from services.tagger.fetch import FetchPolicy, SafeFetcher
 from services.tagger.inference import TritonTagger
 from services.tagger.load import image_bytes
 from services.tagger.settings import TaggerSettings
+from tools.bench.imagehost import ImageHost
 from tools.stack import LocalStack
 from tools.stack.ports import private_settings
 from tools.traffic.produce import produce
@@ -45,6 +52,8 @@ from tools.traffic.synthetic import GeneratedRecord, generate
 
 log = logging.getLogger(__name__)
 PASSTHROUGH = Topic("bench.passthrough")
+#: How long the bench's image host waits before it answers, as a CDN across a network would.
+URL_DELAY_S = 0.05
 
 
 @dataclass
@@ -69,6 +78,9 @@ class PipelineFigures:
     triton_alone_executions: int
     triton_small_requests: int
     triton_small_executions: int
+    tagger_cpu_ms_per_event: float
+    url_end_to_end_rate: float
+    url_ratio: float
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -165,10 +177,58 @@ def _triton_counts(metrics_port: int) -> tuple[int, int]:
     return counts["nv_inference_request_success"], counts["nv_inference_exec_count"]
 
 
+def url_records(records: list[GeneratedRecord], host_images: dict[str, bytes], host: ImageHost,
+                ) -> list[GeneratedRecord]:
+    """The same events with each inline image moved behind ``host`` (its body stored in ``host_images``)."""
+    moved = []
+    for record in records:
+        event = CatalogEvent.model_validate_json(record.value)
+        if event.data.image is None or event.data.image.inline is None:
+            moved.append(record)
+            continue
+        path = f"/{event.data.product_id}.img"
+        host_images[path] = base64.b64decode(event.data.image.inline)
+        data = event.data.model_copy(update={"image": ImageRef(url=host.url(path))})
+        moved.append(replace(record, value=event.model_copy(update={"data": data}).to_bytes()))
+    return moved
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, every thread, from ``/proc/<pid>/stat``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
+
+
+def _drain_rate(local: LocalStack, records: list[GeneratedRecord]) -> float:
+    """Start ``tagger-0`` on a backlog of ``records``: events / (last tag - first receipt)."""
+    kafka_settings = local.kafka_settings()
+    produce(kafka_settings, records, progress=False)
+    local.start_component("tagger-0")
+    tags = _read_tags(kafka_settings, {r.event_id for r in records if r.event_id}, timeout_s=900)
+    first = min(t.timings.received_at for t, _ in tags.values())
+    last = max(t.timings.tagged_at for t, _ in tags.values())
+    return len(records) / (last - first).total_seconds()
+
+
+def _cpu_per_event(local: LocalStack, records: list[GeneratedRecord]) -> float:
+    """CPU milliseconds per event of the running, idle ``tagger-0`` while it drains ``records`` sent at once."""
+    pid = local.process("tagger-0").pid
+    if pid is None:
+        raise RuntimeError("tagger-0 is not running")
+    time.sleep(1.0)  # let the previous measurement's tail settle
+    before = cpu_seconds(pid)
+    produce(local.kafka_settings(), records, progress=False)
+    _read_tags(local.kafka_settings(), {r.event_id for r in records if r.event_id}, timeout_s=600)
+    return (cpu_seconds(pid) - before) * 1000 / len(records)
+
+
 def run(events: int = 2000, seed: int = 7, progress: bool = True) -> PipelineFigures:
     tagger = TaggerSettings()
-    with tempfile.TemporaryDirectory(prefix="tagstream-bench-") as tmp:
-        settings = private_settings(Path(tmp), taggers=1, broker_storage="memory")
+    hosted: dict[str, bytes] = {}  # filled before any URL event is sent
+    with tempfile.TemporaryDirectory(prefix="tagstream-bench-") as tmp, \
+            ImageHost(hosted, delay_s=URL_DELAY_S) as host:
+        settings = private_settings(Path(tmp), taggers=1, broker_storage="memory",
+                                    tagger_env={"TAGSTREAM_URL_ALLOW_HOSTS": host.address})
         metrics = settings.triton_metrics_port
         with LocalStack(settings) as local:
             local.start(["broker", "triton"])
@@ -208,6 +268,10 @@ def run(events: int = 2000, seed: int = 7, progress: bool = True) -> PipelineFig
             sender.join()
             latencies = np.array([(now - tag.timings.event_time.timestamp()) * 1000 for tag, now in arrived.values()])
 
+            cpu_ms = _cpu_per_event(local, list(generate(events, seed=seed + 2)))
+            local.stop_component("tagger-0")
+            url_rate = _drain_rate(local, url_records(list(generate(events, seed=seed + 3)), hosted, host))
+
     rates = {"broker": broker_rate, "preprocess": preprocess_rate, "triton": triton_rate}
     slowest = min(rates, key=rates.__getitem__)
     # Each component alone had both cores; in the pipeline they share them. 1 / sum(1 / rate) is the rate of
@@ -224,5 +288,6 @@ def run(events: int = 2000, seed: int = 7, progress: bool = True) -> PipelineFig
         latency_rate=round(latency_rate, 1), triton_requests=requests1 - requests0,
         triton_executions=executions1 - executions0, triton_alone_requests=alone1[0] - alone0[0],
         triton_alone_executions=alone1[1] - alone0[1], triton_small_requests=small1[0] - small0[0],
-        triton_small_executions=small1[1] - small0[1],
+        triton_small_executions=small1[1] - small0[1], tagger_cpu_ms_per_event=round(cpu_ms, 3),
+        url_end_to_end_rate=round(url_rate, 1), url_ratio=round(url_rate / end_to_end, 3),
     )
