@@ -80,10 +80,10 @@ def _heads(outputs: dict[str, np.ndarray], n: int, top_k: int, threshold: Callab
         top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         scores = np.take_along_axis(probs, top, axis=1).clip(0.0, 1.0).tolist()
         limit = threshold(attribute.name)
-        for row in range(n):
-            labels = [attribute.classes[i] for i in top[row]]
-            alternatives = [LabelScore(label=lab, score=s) for lab, s in zip(labels, scores[row], strict=True)]
-            tags[row][attribute.name] = AttributeTag(label=labels[0], confidence=scores[row][0], top_k=alternatives)
-            if scores[row][0] < limit:
-                low[row].append(attribute.name)
+        classes, name = attribute.classes, attribute.name
+        for row, (indices, row_scores) in enumerate(zip(top.tolist(), scores, strict=True)):
+            alternatives = [LabelScore(label=classes[i], score=s) for i, s in zip(indices, row_scores, strict=True)]
+            tags[row][name] = AttributeTag(label=classes[indices[0]], confidence=row_scores[0], top_k=alternatives)
+            if row_scores[0] < limit:
+                low[row].append(name)
     return tags, low

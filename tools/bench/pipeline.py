@@ -36,13 +36,10 @@ import numpy as np
 from kafka import KafkaConsumer, TopicPartition
 
 from contracts import CatalogEvent, ImageRef, TagPrediction, Topic, Topics
-from modelspec import quality
-from modelspec.features import feature_summaries, measure
-from modelspec.preprocess import decode, stack
+from modelspec.preprocess import DecodedImage, stack
 from runtime import kafka
-from services.tagger.fetch import FetchPolicy, SafeFetcher
 from services.tagger.inference import TritonTagger
-from services.tagger.load import image_bytes
+from services.tagger.load import inline_bytes, preprocess
 from services.tagger.settings import TaggerSettings
 from tools.bench.imagehost import ImageHost
 from tools.stack import LocalStack
@@ -108,30 +105,20 @@ def _broker_rate(stack_: LocalStack, n: int) -> float:
     return n / elapsed
 
 
-def preprocess_all(events: list[CatalogEvent], threads: int, settings: TaggerSettings, batch: int, *,
-                   clock: Callable[[], float] = time.perf_counter) -> tuple[float, list]:
-    """Decode every event's image on ``threads`` threads, then summarise and check them in batches, as the
-    tagger does; returns (images per second of ``clock``, the decoded images)."""
-    fetcher = SafeFetcher(FetchPolicy())
+def preprocess_all(events: list[CatalogEvent], threads: int, settings: TaggerSettings, *,
+                   clock: Callable[[], float] = time.perf_counter) -> tuple[float, list[DecodedImage]]:
+    """Load every event's inline image as the tagger's decode threads do (base64, decode, resize, feature
+    summary, quality check), on ``threads`` threads; returns (images per second of ``clock``, the images)."""
 
-    def one(event: CatalogEvent):
-        return decode(image_bytes(event.data.image, fetcher, settings.image_max_bytes),
-                      max_pixels=settings.image_max_pixels)
+    def one(event: CatalogEvent) -> DecodedImage:
+        if event.data.image is None:
+            raise ValueError(f"event {event.id} has no image to measure with")
+        return preprocess(inline_bytes(event.data.image, settings.image_max_bytes), settings)[0]
 
     start = clock()
     with ThreadPoolExecutor(threads) as pool:
         images = list(pool.map(one, events))
-    for i in range(0, len(images), batch):
-        summarise_and_check(images[i:i + batch], settings)
     return len(events) / (clock() - start), images
-
-
-def summarise_and_check(chunk: list, settings: TaggerSettings) -> None:
-    """What the tagger computes per batch besides inference: the drift summary and the quality check."""
-    stats = measure(stack(chunk))
-    widths, heights = [c.width for c in chunk], [c.height for c in chunk]
-    feature_summaries(stats, widths, heights, [c.nbytes for c in chunk])
-    quality.assess(stats, widths, heights, settings.quality)
 
 
 def _triton_rate(url: str, pixels: np.ndarray, batch: int, threads: int) -> float:
@@ -238,8 +225,8 @@ def run(events: int = 2000, seed: int = 7, progress: bool = True) -> PipelineFig
             produce(kafka_settings, records, progress=progress)
 
             broker_rate = _broker_rate(local, events)
-            one_thread, _ = preprocess_all(parsed[: min(events, 500)], 1, tagger, tagger.batch_max_size)
-            preprocess_rate, images = preprocess_all(parsed, tagger.decode_workers, tagger, tagger.batch_max_size)
+            one_thread, _ = preprocess_all(parsed[: min(events, 500)], 1, tagger)
+            preprocess_rate, images = preprocess_all(parsed, tagger.decode_workers, tagger)
             pixels = stack(images)
             alone0 = _triton_counts(metrics)
             triton_rate = _triton_rate(settings.triton_url, pixels, tagger.batch_max_size, tagger.inference_workers)

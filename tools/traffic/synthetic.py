@@ -184,7 +184,7 @@ def _malform(kind: str, document: dict[str, Any], image: bytes, rng: np.random.G
     elif kind == "oversize_title":
         data["title"] = ("Oversized soft cotton top " * 400)[:10_000]
     elif kind == "bad_type":
-        document["type"] = "catalog.product.deleted"
+        document["type"] = "catalog.product.archived"  # no such event type: deletions are valid events
     elif kind == "missing_image":
         del data["image"]
     else:

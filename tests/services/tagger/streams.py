@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
 
-from contracts import DeadLetter, TagPrediction, Topics
+from contracts import DeadLetter, ReviewItem, TagPrediction, Topics
 from runtime.settings import KafkaSettings
 
 
@@ -18,8 +18,10 @@ class Seen:
     """Everything read so far from the output topics."""
 
     tags: list[TagPrediction] = field(default_factory=list)
-    review: list[TagPrediction] = field(default_factory=list)
+    review: list[ReviewItem] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
+    #: catalog.tags in the order each partition holds it: (key, event id, or None for a tombstone)
+    log: list[tuple[int, bytes | None, str | None]] = field(default_factory=list)
 
     @property
     def tagged_ids(self) -> set[str]:
@@ -44,9 +46,12 @@ class OutputReader:
         for batch in self.consumer.poll(timeout_ms=200, max_records=5000).values():
             for record in batch:
                 if record.topic == Topics.TAGS.name:
-                    self.seen.tags.append(TagPrediction.model_validate_json(record.value))
+                    tag = TagPrediction.model_validate_json(record.value) if record.value is not None else None
+                    if tag is not None:
+                        self.seen.tags.append(tag)
+                    self.seen.log.append((record.partition, record.key, tag.event_id if tag else None))
                 elif record.topic == Topics.REVIEW.name:
-                    self.seen.review.append(TagPrediction.model_validate_json(record.value))
+                    self.seen.review.append(ReviewItem.model_validate_json(record.value))
                 else:
                     self.seen.dead.append(DeadLetter.model_validate_json(record.value))
         return self.seen
