@@ -56,6 +56,7 @@ class Checkpoint:
         self.settings = settings
         self.offsets = OffsetTracker()
         self.joined = False
+        self.last_committed: dict[int, int] = {}  # partition -> the last offset this process committed for it
         self._frozen = False
         self._on_release: list[OnRelease] = []
         self._next_step = time.monotonic() + settings.commit_interval_ms / 1000
@@ -125,6 +126,7 @@ class Checkpoint:
         metrics.COMMITS.labels("ok").inc()
         for tp, offset in offsets.items():
             metrics.COMMITTED.labels(str(tp.partition)).set(offset)
+            self.last_committed[tp.partition] = offset
 
     # -- rebalances (the consumer's IO thread) -----------------------------------------------------
 

@@ -115,9 +115,9 @@ class Tagger:
         self.infer.stop()
         self.producer.flush(timeout=30)
         self.checkpoint.commit()
-        committed = {tp.partition: offset for tp, offset in sorted(self.checkpoint.offsets.committed().items())}
         self._close_consumer()
-        log.info("stopped cleanly; committed offsets by partition: %s", committed)
+        log.info("stopped cleanly; last committed offsets by partition: %s", dict(sorted(
+            self.checkpoint.last_committed.items())))
         return 0
 
     def _close_consumer(self) -> None:

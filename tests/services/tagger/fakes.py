@@ -208,11 +208,12 @@ class FakeFetcher:
 
 
 def run(values: list[bytes], *, producer: FakeProducer, triton: FakeTriton, fetcher: FakeFetcher | None = None,
-        router: Router | None = None, **consumer_options: Any) -> tuple[int, FakeConsumer]:
+        router: Router | None = None, settings: dict[str, Any] | None = None,
+        **consumer_options: Any) -> tuple[int, FakeConsumer]:
     stop = threading.Event()
     consumer = FakeConsumer(values, stop, **consumer_options)
-    settings = TaggerSettings(commit_interval_ms=20, batch_max_wait_ms=1, triton_backoff_max_s=0.05,
-                              rebalance_drain_s=2.0)
-    tagger = Tagger(settings, consumer=consumer, producer=producer, triton=triton,  # type: ignore[arg-type]
+    tagger_settings = TaggerSettings(**{"commit_interval_ms": 20, "batch_max_wait_ms": 1, "triton_backoff_max_s": 0.05,
+                                 "rebalance_drain_s": 2.0, **(settings or {})})
+    tagger = Tagger(tagger_settings, consumer=consumer, producer=producer, triton=triton,  # type: ignore[arg-type]
                     fetcher=fetcher or FakeFetcher({}), router=router)
     return tagger.run(stop), consumer
