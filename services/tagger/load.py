@@ -2,11 +2,13 @@
 
 Fetching is waiting, decoding is work, and they never share a thread. A URL goes to the fetcher
 (:class:`Fetcher`: many fetches in flight, bounded per host, every failure an ``InputError`` naming
-``data.image.url``); when its bytes arrive, decoding is queued on the ``decode_workers`` pool. An
-inline image goes straight to that pool. There the image is decoded and shrunk
-(``modelspec.preprocess``), measured once (``modelspec.features``: the drift summary every tag
-carries) and judged (``modelspec.quality``: blank, blurred, tiny), and handed on as :class:`Loaded`.
-Work that a rebalance took away is dropped before it is decoded.
+``data.image.url``); when its bytes arrive they join the decode queue. An inline image joins the
+decode queue at once. ``decode_workers`` threads take what is ready from that queue, up to
+``DECODE_CHUNK`` images at a time (never waiting for more), decode and shrink each
+(``modelspec.preprocess``), measure them together (``modelspec.features``: the drift summary every
+tag carries; one vectorised call for the chunk costs a fraction of one call per image) and judge
+them (``modelspec.quality``: blank, blurred, tiny), and hand each on as :class:`Loaded`. Work that
+a rebalance took away is dropped before it is decoded.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
@@ -26,6 +30,7 @@ from modelspec.errors import InputError
 from modelspec.features import feature_summaries, measure
 from modelspec.preprocess import DecodedImage, decode, stack
 from services.tagger import metrics
+from services.tagger.batcher import MicroBatcher
 from services.tagger.settings import TaggerSettings
 from services.tagger.work import Loaded, Valid
 
@@ -33,12 +38,23 @@ log = logging.getLogger(__name__)
 
 INLINE_FIELD = "data.image.inline"
 URL_FIELD = "data.image.url"
+#: Most images one decode thread takes from the queue at once (only those already waiting).
+DECODE_CHUNK = 16
 
 
 class Fetcher(Protocol):
     """Fetches image URLs concurrently; the future fails with an ``InputError`` naming ``data.image.url``."""
 
     def fetch(self, url: str) -> Future[bytes]: ...
+
+
+@dataclass(frozen=True)
+class Preprocessed:
+    """One image as the model and the drift monitor see it."""
+
+    image: DecodedImage
+    features: FeatureSummary
+    quality: tuple[ReviewReason, ...]
 
 
 def inline_bytes(ref: ImageRef, max_bytes: int) -> bytes:
@@ -59,21 +75,23 @@ def within_limit(raw: bytes, max_bytes: int, field: str) -> bytes:
     return raw
 
 
-def preprocess(raw: bytes, settings: TaggerSettings) -> tuple[DecodedImage, FeatureSummary, tuple[ReviewReason, ...]]:
-    """Decode and shrink one image, measure it once, judge its quality: what training computes the same way."""
-    image = decode(raw, max_pixels=settings.image_max_pixels)
-    stats = measure(stack([image]))
-    size = ([image.width], [image.height])
-    features = feature_summaries(stats, *size, [image.nbytes])[0]
-    return image, features, tuple(quality.assess(stats, *size, settings.quality)[0])
+def measured(images: list[DecodedImage], settings: TaggerSettings) -> list[Preprocessed]:
+    """Measure decoded images together, once: the drift summary and the quality reasons of each."""
+    if not images:
+        return []
+    stats = measure(stack(images))
+    widths, heights = [i.width for i in images], [i.height for i in images]
+    summaries = feature_summaries(stats, widths, heights, [i.nbytes for i in images])
+    reasons = quality.assess(stats, widths, heights, settings.quality)
+    return [Preprocessed(image, summary, tuple(found))
+            for image, summary, found in zip(images, summaries, reasons, strict=True)]
 
 
-def decode_image(valid: Valid, raw: bytes, settings: TaggerSettings, started: float) -> Loaded:
-    """The event's image decoded, measured and judged; ``started`` (``time.perf_counter``) is when loading began."""
-    image, features, reasons = preprocess(raw, settings)
-    elapsed = time.perf_counter() - started
-    metrics.PREPROCESS_SECONDS.observe(elapsed)
-    return Loaded(valid=valid, image=image, features=features, quality=reasons, preprocess_ms=elapsed * 1000)
+@dataclass(frozen=True)
+class _Queued:
+    valid: Valid
+    raw: bytes | None  # None: inline, base64-decoded on the decode thread
+    started: float  # time.perf_counter() when loading began
 
 
 class LoadStage:
@@ -81,12 +99,21 @@ class LoadStage:
                  on_loaded: Callable[[Loaded], None], on_failed: Callable[[Valid, BaseException], None],
                  on_fatal: Callable[[BaseException], None]) -> None:
         self.settings = settings
-        self._on_fatal = on_fatal
         self._fetcher = fetcher
         self._owns = owns
         self._on_loaded = on_loaded
         self._on_failed = on_failed
-        self._decoders = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="decode")
+        self._on_fatal = on_fatal
+        self._queue: MicroBatcher[_Queued] = MicroBatcher(
+            max_size=DECODE_CHUNK, max_wait_s=0.0, capacity=settings.max_in_flight + settings.max_poll_records)
+        self._stop = threading.Event()
+        self._draining = False
+        self._workers = [threading.Thread(target=self._run, name=f"decode-{i}", daemon=True)
+                         for i in range(settings.decode_workers)]
+
+    def start(self) -> None:
+        for worker in self._workers:
+            worker.start()
 
     def load(self, valid: Valid) -> None:
         """Start loading one event's image; the result (or the error) is handed on later, from another thread."""
@@ -95,55 +122,69 @@ class LoadStage:
         if ref is None:  # the contract allows it only for deletions, which never come here
             self._on_failed(valid, InputError(ErrorCode.IMAGE_MISSING, "event has no image", field="data.image"))
         elif ref.url is not None:
-            self._fetcher.fetch(ref.url).add_done_callback(partial(self._guarded, self._fetched, valid, started))
+            self._fetcher.fetch(ref.url).add_done_callback(partial(self._fetched, valid, started))
         else:
-            self._decoders.submit(self._guarded, self._decode_inline, valid, ref, started)
+            self._queue.put(_Queued(valid, None, started))
 
     def stop(self, wait: bool = True) -> None:
         """Stop decoding: after the queued images (``wait``), or at once, leaving their events in flight."""
-        self._decoders.shutdown(wait=wait, cancel_futures=not wait)
+        self._draining = wait
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout=30 if wait else 1)
 
     def _fetched(self, valid: Valid, started: float, future: Future[bytes]) -> None:
-        """On the fetcher's thread: queue the decoding, or hand on the failure."""
+        """On the fetcher's thread: queue the bytes for decoding, or hand on the failure."""
         try:
-            raw = within_limit(future.result(), self.settings.image_max_bytes, URL_FIELD)
-        except Exception as e:  # noqa: BLE001 -- every fetch failure is the event's (an InputError) or a bug
-            self._fail(valid, e)
-            return
-        try:
-            self._decoders.submit(self._guarded, self._decode, valid, raw, started)
-        except RuntimeError:  # the pool shut down while the fetch was in flight: the event is re-delivered
-            log.debug("stopping: dropped the fetched image of %s", valid.received.position)
-
-    def _decode_inline(self, valid: Valid, ref: ImageRef, started: float) -> None:
-        if not self._owns(valid):
-            return
-        try:
-            raw = inline_bytes(ref, self.settings.image_max_bytes)
-        except InputError as e:
-            self._fail(valid, e)
-            return
-        self._decode(valid, raw, started)
-
-    def _decode(self, valid: Valid, raw: bytes, started: float) -> None:
-        if not self._owns(valid):
-            return
-        try:
-            loaded = decode_image(valid, raw, self.settings, started)
-        except Exception as e:  # a poison image must never kill a worker
-            if not isinstance(e, InputError):
-                log.exception("unexpected error decoding %s", valid.received.position)
-            self._fail(valid, e)
-            return
-        self._on_loaded(loaded)
-
-    def _guarded(self, step: Callable[..., None], *args: object) -> None:
-        """Run one step on a pool or fetcher thread, where an exception would otherwise vanish silently."""
-        try:
-            step(*args)
+            try:
+                raw = within_limit(future.result(), self.settings.image_max_bytes, URL_FIELD)
+            except Exception as e:  # noqa: BLE001 -- every fetch failure is the event's (an InputError) or a bug
+                self._fail(valid, e)
+                return
+            if not self._stop.is_set():  # else the event stays in flight and is re-delivered
+                self._queue.put(_Queued(valid, raw, started))
         except Exception as e:  # a bug here must stop the pipeline, not leave its event in flight forever
             log.exception("the load stage failed")
             self._on_fatal(e)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set() or (self._draining and self._queue.qsize()):
+                chunk = self._queue.next_batch(idle_timeout_s=0.1)
+                if chunk:
+                    self._decode(chunk)
+        except Exception as e:  # a bug here must stop the pipeline, not leave its events in flight forever
+            log.exception("the load stage failed")
+            self._on_fatal(e)
+
+    def _decode(self, chunk: list[_Queued]) -> None:
+        decoded: list[tuple[_Queued, DecodedImage]] = []
+        for item in chunk:
+            if not self._owns(item.valid):
+                continue
+            try:
+                image = decode(self._bytes(item), max_pixels=self.settings.image_max_pixels)
+            except Exception as e:  # a poison image must never kill a worker
+                if not isinstance(e, InputError):
+                    log.exception("unexpected error decoding %s", item.valid.received.position)
+                self._fail(item.valid, e)
+                continue
+            decoded.append((item, image))
+        done = measured([image for _, image in decoded], self.settings)
+        now = time.perf_counter()
+        for (item, _), pre in zip(decoded, done, strict=True):
+            elapsed = now - item.started
+            metrics.PREPROCESS_SECONDS.observe(elapsed)
+            self._on_loaded(Loaded(valid=item.valid, image=pre.image, features=pre.features, quality=pre.quality,
+                                   preprocess_ms=elapsed * 1000))
+
+    def _bytes(self, item: _Queued) -> bytes:
+        if item.raw is not None:
+            return item.raw
+        ref = item.valid.event.data.image
+        if ref is None:
+            raise InputError(ErrorCode.IMAGE_MISSING, "event has no image", field="data.image")
+        return inline_bytes(ref, self.settings.image_max_bytes)
 
     def _fail(self, valid: Valid, error: BaseException) -> None:
         if self._owns(valid):

@@ -45,7 +45,8 @@ def _connect(settings: TaggerSettings, stop: threading.Event) -> tuple[KafkaCons
                                       session_timeout_ms=settings.session_timeout_ms,
                                       heartbeat_interval_ms=settings.heartbeat_interval_ms,
                                       max_poll_records=settings.max_poll_records)
-            producer = kafka.producer(settings, client_id=settings.instance_id)
+            producer = kafka.producer(settings, client_id=settings.instance_id, batch_size=settings.produce_batch_bytes,
+                                      linger_ms=settings.produce_linger_ms)
             return consumer, producer
         except KafkaError as e:  # KafkaTimeoutError when no broker answers in time
             if time.monotonic() - last_log > 10:

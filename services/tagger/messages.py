@@ -5,7 +5,7 @@ together and counts the event done when all of them are acknowledged.
 
 - A published answer gives a ``TagPrediction`` on ``catalog.tags`` and, when it needs review, a
   ``ReviewItem`` of kind doubt on ``catalog.review`` (:func:`review_items`; an audit share of confident
-  tags is another kind the same function can add).
+  tags is another kind the same function can add). Both are written by ``wire.py``.
 - A shadow answer gives a ``TagPrediction`` on ``catalog.tags.shadow`` only.
 - A deletion gives a tombstone: the product's key and a null value on ``catalog.tags``.
 - A bad event gives a ``DeadLetter`` with the original bytes and the reason.
@@ -16,22 +16,13 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from contracts import (
-    CatalogEvent,
-    DeadLetter,
-    ErrorInfo,
-    ReviewItem,
-    ReviewKind,
-    RolloutArm,
-    RolloutRef,
-    SourcePosition,
-    TagPrediction,
-    Timings,
-    Topics,
-)
+from contracts import CatalogEvent, DeadLetter, ErrorInfo, ReviewKind, RolloutArm, SourcePosition, Topics
 from modelspec.errors import InputError
-from services.tagger.work import Answer, Inferred, Received, Valid
+from services.tagger import wire
+from services.tagger.postprocess import Tagged
+from services.tagger.work import Inferred, Received, Valid
 
 
 @dataclass(frozen=True)
@@ -43,49 +34,32 @@ class Output:
     value: bytes | None
 
 
-def prediction(item: Inferred, answer: Answer, *, revision: int) -> TagPrediction:
-    """The tag of one event by one model: what it said, whether and why it needs review, how long it took."""
-    loaded = item.loaded
-    event, received = loaded.valid.event, loaded.valid.received
-    tagged = answer.tagged
-    return TagPrediction(
-        event_id=event.id,
-        product_id=event.data.product_id,
-        merchant_id=event.data.merchant_id,
-        model=answer.model,
-        rollout=RolloutRef(revision=revision, arm=answer.arm),
-        attributes=tagged.attributes,
-        needs_review=tagged.needs_review,
-        review_reasons=tagged.review_reasons,
-        ood_score=tagged.ood_score,
-        timings=Timings(event_time=event.time, received_at=received.received_at, tagged_at=datetime.now(UTC),
-                        preprocess_ms=loaded.preprocess_ms, inference_ms=answer.inference_ms),
-        features=loaded.features,
-    )
-
-
-def review_items(tag: TagPrediction, event: CatalogEvent) -> list[ReviewItem]:
-    """What a person should look at for this tag: the doubtful attributes, with the product as the event gave it."""
-    data = event.data
-    if not tag.needs_review or data.image is None:
-        return []
-    return [ReviewItem(kind=ReviewKind.DOUBT, tag=tag, attributes=tag.needs_review, title=data.title,
-                       category_hint=data.category_hint, image=data.image)]
-
-
 def tag_outputs(item: Inferred) -> list[Output]:
     """Every record one tagged event gives: per answer its tag, and review items for the published one."""
-    valid = item.loaded.valid
+    valid, loaded = item.loaded.valid, item.loaded
+    event, key, tagged_at = valid.event, valid.key, datetime.now(UTC)
     outputs = []
     for answer in item.answers:
-        tag = prediction(item, answer, revision=valid.route.revision)
+        tag = wire.tag_document(event, answer.tagged, model=answer.model, revision=valid.route.revision,
+                                arm=answer.arm, received_at=valid.received.received_at, tagged_at=tagged_at,
+                                preprocess_ms=loaded.preprocess_ms, inference_ms=answer.inference_ms,
+                                features=loaded.features)
         if answer.arm is RolloutArm.SHADOW:
-            outputs.append(Output(Topics.TAGS_SHADOW.name, tag.key, tag.to_bytes()))
+            outputs.append(Output(Topics.TAGS_SHADOW.name, key, wire.to_bytes(tag)))
             continue
-        outputs.append(Output(Topics.TAGS.name, tag.key, tag.to_bytes()))
-        outputs.extend(Output(Topics.REVIEW.name, review.key, review.to_bytes())
-                       for review in review_items(tag, valid.event))
+        outputs.append(Output(Topics.TAGS.name, key, wire.to_bytes(tag)))
+        outputs.extend(Output(Topics.REVIEW.name, key, wire.to_bytes(review))
+                       for review in review_items(tag, answer.tagged, event))
     return outputs
+
+
+def review_items(tag: dict[str, Any], tagged: Tagged, event: CatalogEvent) -> list[dict[str, Any]]:
+    """``ReviewItem`` documents for one published tag: a doubt about the attributes that need review, with the
+    product as the event gave it. (An audit sample of confident tags is the other kind to add here.)"""
+    if not tagged.needs_review:
+        return []
+    doubt = wire.review_document(tag, event, ReviewKind.DOUBT, tagged.needs_review)
+    return [doubt] if doubt is not None else []
 
 
 def tombstone(valid: Valid) -> Output:

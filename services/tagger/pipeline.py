@@ -81,6 +81,7 @@ class Tagger:
 
     def run(self, stop: threading.Event) -> int:
         """Run until ``stop`` is set or a stage fails; then drain (or not), commit and return the exit code."""
+        self.load.start()
         self.infer.start()
         metrics.TRITON_UP.set(1 if self.infer.triton.ready() else 0)
         self.poll.subscribe()

@@ -32,6 +32,11 @@ class TaggerSettings(KafkaSettings):
     inference_workers: int = Field(2, ge=1, le=16, description="batches in flight to Triton at once")
     max_in_flight: int = Field(1024, ge=1, description="events read but not yet acknowledged; above it, pause")
     max_poll_records: int = Field(256, ge=1, description="records one poll may return")
+    produce_batch_bytes: int = Field(1024 * 1024, ge=1024,
+                                     description="most bytes the producer puts in one batch per partition; a review "
+                                                 "item carries the event's image, so kafka-python's 16 KiB would "
+                                                 "send one request (and wake its sender) per two or three records")
+    produce_linger_ms: float = Field(5.0, ge=0, description="longest a produced record waits for its batch to fill")
     commit_interval_ms: int = Field(1000, ge=10, description="how often acknowledged offsets are committed")
     drain_timeout_s: float = Field(30.0, gt=0, description="on SIGTERM, how long to wait for in-flight events")
     rebalance_drain_s: float = Field(5.0, gt=0, description="on a rebalance, how long the revoked partitions' "

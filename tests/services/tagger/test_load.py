@@ -17,7 +17,8 @@ from PIL import Image
 
 from contracts import CatalogEvent, ErrorCode, EventType, ImageRef, ProductData
 from modelspec.errors import InputError
-from services.tagger.load import LoadStage, inline_bytes, within_limit
+from modelspec.preprocess import decode
+from services.tagger.load import LoadStage, inline_bytes, measured, within_limit
 from services.tagger.router import Router
 from services.tagger.settings import TaggerSettings
 from services.tagger.work import Loaded, Received, Valid
@@ -96,8 +97,10 @@ def _valid(image: ImageRef, offset: int = 0) -> Valid:
 
 
 def _stage(fetcher: _Fetcher, sink: _Sink, owns: Callable[[Valid], bool] = lambda _: True) -> LoadStage:
-    return LoadStage(fetcher, TaggerSettings(image_max_bytes=len(PNG) + 10), owns=owns,  # type: ignore[arg-type]
-                     on_loaded=sink.on_loaded, on_failed=sink.on_failed, on_fatal=sink.fatal.append)
+    stage = LoadStage(fetcher, TaggerSettings(image_max_bytes=len(PNG) + 10), owns=owns,  # type: ignore[arg-type]
+                      on_loaded=sink.on_loaded, on_failed=sink.on_failed, on_fatal=sink.fatal.append)
+    stage.start()
+    return stage
 
 
 def test_a_fetched_image_is_decoded_measured_and_judged_when_its_bytes_arrive() -> None:
@@ -161,3 +164,18 @@ def test_work_of_a_revoked_partition_is_dropped_before_decoding() -> None:
     fetcher.futures[url].set_result(PNG)
     stage.stop()
     assert sink.loaded == [] and sink.failed == []
+
+
+def test_images_decoded_together_are_measured_as_each_would_be_alone() -> None:
+    fetcher, sink = _Fetcher(), _Sink()
+    stage = _stage(fetcher, sink)
+    urls = [f"https://images.example.com/{i}.png" for i in range(20)]
+    for i, url in enumerate(urls):
+        stage.load(_valid(ImageRef(url=url), offset=i))
+    for url in urls:  # all ready at once: the decode threads take them in chunks
+        fetcher.futures[url].set_result(PNG)
+    sink.wait(len(urls))
+    stage.stop()
+    alone = measured([decode(PNG, max_pixels=10**7)], TaggerSettings())[0]
+    assert len(sink.loaded) == len(urls)
+    assert all((item.features, item.quality) == (alone.features, alone.quality) for item in sink.loaded)

@@ -26,10 +26,11 @@ from contracts import (
     TagPrediction,
     Topics,
 )
+from modelspec.preprocess import decode
 from services.tagger import messages
 from services.tagger.batcher import MicroBatcher
 from services.tagger.infer import InferStage
-from services.tagger.load import preprocess
+from services.tagger.load import measured
 from services.tagger.router import ModelCall, Route, Router
 from services.tagger.settings import TaggerSettings
 from services.tagger.work import Inferred, Loaded, Received, Valid
@@ -59,9 +60,9 @@ def _event(i: int) -> CatalogEvent:
 def _loaded(i: int, route: Route) -> Loaded:
     record = ConsumerRecord("catalog.events", 0, -1, i, 0, 0, None, b"", [], None, 0, 0, 0)
     received = Received(tp=TopicPartition("catalog.events", 0), record=record, received_at=datetime.now(UTC), epoch=1)
-    image, features, reasons = preprocess(PNG, SETTINGS)
-    return Loaded(valid=Valid(received=received, event=_event(i), route=route), image=image, features=features,
-                  quality=reasons, preprocess_ms=1.0)
+    [pre] = measured([decode(PNG, max_pixels=SETTINGS.image_max_pixels)], SETTINGS)
+    return Loaded(valid=Valid(received=received, event=_event(i), route=route), image=pre.image,
+                  features=pre.features, quality=pre.quality, preprocess_ms=1.0)
 
 
 def _stage(triton: FakeTriton, waits: list[float] | None = None) -> tuple[InferStage, list[Inferred]]:
