@@ -9,6 +9,7 @@ the process without this policy deciding.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -65,6 +66,10 @@ def main() -> int:
         return 2
     configure(settings.log_level, name=settings.instance_id)
     log.info("starting with %s", settings.redacted())
+    # Everything imported so far (modules, pydantic schemas, gRPC and Kafka machinery: some 50,000 objects)
+    # lives as long as the process. Frozen, it is no longer scanned by full collections, which took 25 to
+    # 75 ms at a time here, every thread waiting, and showed in the tail of event-to-tag latency.
+    gc.freeze()
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
