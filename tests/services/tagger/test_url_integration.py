@@ -68,7 +68,11 @@ def test_a_tarpit_serving_a_tenth_of_the_images_costs_only_its_own_events(stack_
         assert seen.tagged_ids == others
         assert len(stuck) == EVENTS // 10 and tarpit.requests >= len(stuck)
         assert {_original_id(letter) for letter in seen.dead} == stuck
+        timed_out = [letter for letter in seen.dead if "timed out" in letter.error.message]
+        assert timed_out  # the tarpit's first images waited out their whole deadline
         for letter in seen.dead:
             assert (letter.error.code, letter.error.field) == (ErrorCode.IMAGE_URL_FAILED, "data.image.url")
-            assert "timed out" in letter.error.message
-            assert (letter.time - sent_at[_original_id(letter)]).total_seconds() >= FETCH_TIMEOUT_S
+            if letter in timed_out:
+                assert (letter.time - sent_at[_original_id(letter)]).total_seconds() >= FETCH_TIMEOUT_S
+            else:  # a fetcher with a circuit breaker per host fails the rest fast once the host keeps timing out
+                assert "circuit" in letter.error.message
