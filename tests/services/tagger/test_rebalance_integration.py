@@ -3,29 +3,53 @@
 A backlog large enough that every step happens while it drains: taggers join (their partitions are
 revoked from the ones at work, which finish or abandon their in-flight events and commit), leave on
 SIGTERM, and one is SIGKILLed while the others hold uncommitted work. Every process that was not
-stopped on purpose must still be alive and must never have restarted its pipeline.
+stopped on purpose must still be alive and must never have restarted its pipeline. That each step
+happened mid-drain is checked, not assumed: fewer tag records than events exist right after it, and
+the taggers report events in flight.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import signal
+import socket
 import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.services.tagger.streams import OutputReader, Seen
+from tests.services.tagger.streams import OutputReader, Seen, TagCounter, event_positions
 from tools.traffic.produce import produce
 from tools.traffic.synthetic import generate
 
 pytestmark = pytest.mark.integration
 
-BACKLOG = 9000
+BACKLOG = 16000
 #: Short group timeouts so a killed member is noticed in seconds; commits often, as a busy tagger would.
 GROUP = {"TAGSTREAM_SESSION_TIMEOUT_MS": "6000", "TAGSTREAM_HEARTBEAT_INTERVAL_MS": "1500",
          "TAGSTREAM_COMMIT_INTERVAL_MS": "300"}
 #: What a tagger logs when its pipeline failed and main's restart policy rebuilt it.
 RESTARTED = "restarting on fresh clients"
+
+
+def _quiet_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports below Linux's ephemeral range (32768 and up), so that no
+    client connection made meanwhile takes one before a tagger started later binds it."""
+    for base in random.Random().sample(range(20000, 32000, 10), 200):
+        if all(_bindable(port) for port in range(base, base + count)):
+            return base
+    raise AssertionError("no free ports below the ephemeral range")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _backlog(stack, seed: int) -> set[str]:
@@ -34,62 +58,94 @@ def _backlog(stack, seed: int) -> set[str]:
     return {r.event_id for r in records if r.event_id}
 
 
-def _healthy(stack, name: str) -> bool:
-    """Alive, and its liveness probe answers ok."""
+def _probe(stack, name: str, path: str) -> dict:
     index = int(name.removeprefix("tagger-"))
-    with urllib.request.urlopen(f"{stack.tagger_metrics_url(index)}/healthz", timeout=5) as answer:
-        return stack.process(name).alive() and json.loads(answer.read())["ok"] is True
+    try:
+        with urllib.request.urlopen(f"{stack.tagger_metrics_url(index)}{path}", timeout=5) as answer:
+            return json.loads(answer.read())
+    except urllib.error.HTTPError as e:  # a probe that says no still answers with its detail
+        return json.loads(e.read())
+
+
+def _in_flight(stack, name: str) -> int:
+    return int(_probe(stack, name, "/readyz")["in_flight"])
+
+
+def _healthy(stack, name: str) -> bool:
+    return stack.process(name).alive() and _probe(stack, name, "/healthz")["ok"] is True
 
 
 def _log(stack, name: str) -> str:
     return stack.process(name).log_path.read_text(errors="replace")
 
 
-def _report(seen: Seen, label: str, record_property) -> int:
+def _never_failed(stack, *names: str) -> None:
+    for name in names:
+        log = _log(stack, name)
+        assert RESTARTED not in log, f"{name}'s pipeline failed and was rebuilt"
+        assert "Cannot block on net.run()" not in log
+        assert "Traceback" not in log, f"{name} logged a traceback"
+
+
+def _report(stack, seen: Seen, label: str, record_property) -> int:
+    """Print (and record) how many tags were written twice, and where their events sit in the partitions."""
     duplicates = len(seen.tags) - len(seen.tagged_ids)
     record_property(f"duplicates_{label}", duplicates)
-    print(f"{label}: {duplicates} duplicate tags of {len(seen.tags)} ({len(seen.tagged_ids)} events)")
+    counts = Counter(tag.event_id for tag in seen.tags)
+    positions = event_positions(stack.kafka_settings())
+    where: dict[int, list[int]] = {}
+    for event_id, n in counts.items():
+        if n > 1:
+            partition, offset = positions[event_id]
+            where.setdefault(partition, []).append(offset)
+    ranges = {p: f"{len(o)} events, offsets {min(o)}-{max(o)}" for p, o in sorted(where.items())}
+    print(f"{label}: {duplicates} duplicate tags of {len(seen.tags)} ({len(seen.tagged_ids)} events); by partition: "
+          f"{ranges or 'none'}")
     return duplicates
 
 
 def test_scaling_from_one_to_three_taggers_and_back_mid_drain_loses_nothing_and_kills_no_one(stack_factory,
                                                                                             record_property):
-    stack = stack_factory(["broker", "triton", "tagger-0"], taggers=3, tagger_env=GROUP)
+    stack = stack_factory(["broker", "triton", "tagger-0"], taggers=3, tagger_env=GROUP,
+                          tagger_metrics_port=_quiet_ports(3))
+    counter = TagCounter(stack.kafka_settings())
     wanted = _backlog(stack, seed=61)
-    reader = OutputReader(stack.kafka_settings())
 
-    reader.until(lambda s: len(s.tagged_ids) >= BACKLOG // 10, timeout_s=120)
-    stack.start_component("tagger-1")  # each start returns once the tagger has joined: a rebalance each
-    stack.start_component("tagger-2")
-    assert len(reader.poll().tagged_ids) < BACKLOG, "the backlog drained before the scale-out finished"
-    reader.until(lambda s: len(s.tagged_ids) >= BACKLOG // 2, timeout_s=120)
+    counter.until(BACKLOG // 20, timeout_s=120)
+    with ThreadPoolExecutor(2) as pool:  # both at once; each start returns once its tagger has joined
+        list(pool.map(stack.start_component, ["tagger-1", "tagger-2"]))
+    assert counter.count() < BACKLOG, "the backlog drained before the scale-out finished"
+    assert sum(_in_flight(stack, f"tagger-{i}") for i in range(3)) > 0
+    counter.until(counter.count() + BACKLOG // 10, timeout_s=120)  # three at work for a while
     for name in ("tagger-2", "tagger-1"):
         stack.stop_component(name, signal.SIGTERM)
     codes = [stack.process(name).returncode for name in ("tagger-2", "tagger-1")]
-    assert len(reader.poll().tagged_ids) < BACKLOG, "the backlog drained before the scale-in finished"
+    assert counter.count() < BACKLOG, "the backlog drained before the scale-in finished"
 
-    seen = reader.until(lambda s: s.tagged_ids >= wanted, timeout_s=240)
+    seen = OutputReader(stack.kafka_settings(), review=False).until(lambda s: s.tagged_ids >= wanted, timeout_s=240)
     assert codes == [0, 0]  # a tagger leaving on SIGTERM drains, commits and exits 0
     assert _healthy(stack, "tagger-0")
-    for name in ("tagger-0", "tagger-1", "tagger-2"):
-        assert RESTARTED not in _log(stack, name), f"{name}'s pipeline failed and was rebuilt"
-        assert "Cannot block on net.run()" not in _log(stack, name)
+    _never_failed(stack, "tagger-0", "tagger-1", "tagger-2")
     assert seen.dead == []
-    _report(seen, "scale_1_3_1", record_property)
+    _report(stack, seen, "scale_1_3_1", record_property)
 
 
 def test_a_tagger_killed_while_the_others_hold_uncommitted_work_loses_nothing(stack_factory, record_property):
     stack = stack_factory(taggers=3, tagger_env=GROUP)
+    counter = TagCounter(stack.kafka_settings())
     wanted = _backlog(stack, seed=62)
-    reader = OutputReader(stack.kafka_settings())
 
-    reader.until(lambda s: len(s.tagged_ids) >= BACKLOG // 4, timeout_s=120)
+    counter.until(BACKLOG // 5, timeout_s=120)
+    holding = {name: _in_flight(stack, name) for name in ("tagger-0", "tagger-1", "tagger-2")}
     stack.kill("tagger-2")  # its partitions move to the others after the session timeout, mid-drain
-    seen = reader.until(lambda s: s.tagged_ids >= wanted, timeout_s=240)
+    assert counter.count() < BACKLOG, "the backlog drained before the kill"
+    assert all(holding.values()), f"every tagger should hold work in flight when one is killed: {holding}"
+
+    seen = OutputReader(stack.kafka_settings(), review=False).until(lambda s: s.tagged_ids >= wanted, timeout_s=240)
     for name in ("tagger-0", "tagger-1"):
         assert _healthy(stack, name)
-        assert RESTARTED not in _log(stack, name), f"{name}'s pipeline failed and was rebuilt"
-        assert "Cannot block on net.run()" not in _log(stack, name)
-    assert "partitions revoked" in _log(stack, "tagger-0") + _log(stack, "tagger-1")
+    _never_failed(stack, "tagger-0", "tagger-1")
+    survivors = _log(stack, "tagger-0") + _log(stack, "tagger-1")
+    assert "partitions revoked" in survivors  # the survivors gave up theirs with work in flight, and took more
     assert seen.dead == []
-    _report(seen, "sigkill_one_of_three", record_property)
+    _report(stack, seen, "sigkill_one_of_three", record_property)
