@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from kafka.errors import KafkaConnectionError, KafkaError
 from PIL import Image
 
 from contracts import CatalogEvent, EventType, ImageRef, ProductData, TagPrediction, Topics
@@ -142,3 +143,30 @@ def test_lost_partitions_are_abandoned_without_a_commit():
     assert [event for _, event in _tags(producer)] == ["e-0"]
     assert all(commit == {} for commit in consumer.async_commits)  # only the close, with nothing left to commit
     assert consumer.commits == [] or all(c.get(TP, 0) <= 1 for c in consumer.commits)
+
+
+def _failing_poll(error: Exception, at_poll: int):
+    def hook(consumer: FakeConsumer, polls: int) -> None:
+        if polls == at_poll:
+            raise error
+    return hook
+
+
+def test_a_kafka_client_error_while_polling_stops_the_pipeline_for_the_restart_policy():
+    producer = FakeProducer()
+    values = [_event(i, f"p-{i}") for i in range(3)]
+    code, consumer = run(values, producer=producer, triton=FakeTriton(), stop_when_committed=False,
+                         on_poll=_failing_poll(KafkaError("User rebalance callback throws an error"), at_poll=30))
+    assert code == 1  # main's restart policy rebuilds the pipeline (or exits 1), never a traceback out of main
+    assert consumer.closed
+    assert all(commit.get(TP, 0) <= 3 for commit in consumer.commits)
+
+
+def test_a_retriable_kafka_client_error_while_polling_is_retried():
+    producer = FakeProducer()
+    values = [_event(i, f"p-{i}") for i in range(3)]
+    code, consumer = run(values, producer=producer, triton=FakeTriton(),
+                         on_poll=_failing_poll(KafkaConnectionError("broker went away"), at_poll=2))
+    assert code == 0
+    assert sorted(event for _, event in _tags(producer)) == ["e-0", "e-1", "e-2"]
+    assert consumer.commits[-1] == {TP: 3}
