@@ -21,7 +21,29 @@ from contracts.profile import (
     ReferenceProfile,
 )
 from contracts.review import ReviewItem, ReviewKind
-from contracts.rollout import PilotCohort, RolloutReason, RolloutSpec, RolloutStage, RolloutState, RolloutStatus
+from contracts.rollout import (
+    ARM_HEADER,
+    RolloutReason,
+    RolloutSpec,
+    RolloutStage,
+    RolloutState,
+    RolloutStatus,
+    TritonAddressing,
+    triton_target,
+)
+from contracts.rolloutplan import (
+    AnalysisPolicy,
+    Bake,
+    Gate,
+    Guardrail,
+    GuardrailKind,
+    Limit,
+    MetricSourceKind,
+    PilotCohort,
+    RolloutPlan,
+    StageKind,
+    StagePlan,
+)
 from contracts.tags import (
     AttributeTag,
     FeatureSummary,
@@ -36,12 +58,15 @@ from contracts.tags import (
 from contracts.topics import Topic, Topics
 
 __all__ = [
+    "ARM_HEADER",
     "PIXEL_FEATURES",
     "QUANTILE_LEVELS",
     "SCHEMA_VERSION",
+    "AnalysisPolicy",
     "AttributeProfile",
     "AttributeTag",
     "AttributeThreshold",
+    "Bake",
     "CatalogEvent",
     "ContractError",
     "ContractModel",
@@ -50,11 +75,16 @@ __all__ = [
     "ErrorInfo",
     "EventType",
     "FeatureSummary",
+    "Gate",
+    "Guardrail",
+    "GuardrailKind",
     "Histogram",
     "ImageRef",
     "LabelFeedback",
     "LabelScore",
     "LabelSource",
+    "Limit",
+    "MetricSourceKind",
     "ModelCard",
     "ModelRef",
     "NumericStats",
@@ -68,6 +98,7 @@ __all__ = [
     "ReviewReason",
     "ReviewThresholds",
     "RolloutArm",
+    "RolloutPlan",
     "RolloutReason",
     "RolloutRef",
     "RolloutSpec",
@@ -75,10 +106,14 @@ __all__ = [
     "RolloutState",
     "RolloutStatus",
     "SourcePosition",
+    "StageKind",
+    "StagePlan",
     "TagPrediction",
     "TagstreamError",
     "Timings",
     "Topic",
     "Topics",
+    "TritonAddressing",
     "card_key",
+    "triton_target",
 ]

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Final, Self
 
 from pydantic import BaseModel, ConfigDict
 
 #: The first layout of every message; a message whose layout changed says its own version (``VERSION``).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 #: Rewrites a record of version ``n`` (a JSON object) into version ``n + 1``.
 Migration = Callable[[dict[str, Any]], dict[str, Any]]

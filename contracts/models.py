@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, model_validator
 
 from contracts.base import SCHEMA_VERSION, ContractModel
 from contracts.profile import ReferenceProfile
@@ -35,15 +35,36 @@ class AttributeThreshold(ContractModel):
                                                                      "calibration split; None when none is accepted")
     review_share: Probability = Field(description="share of the calibration split sent to review at this threshold")
 
+    @model_validator(mode="after")
+    def _consistent(self) -> AttributeThreshold:
+        if self.threshold is None and (self.review_share != 1.0 or self.expected_precision is not None):
+            raise ValueError("an attribute without a threshold sends everything to review: review_share must be 1 "
+                             "and expected_precision None")
+        if self.threshold is not None and self.expected_precision is None:
+            raise ValueError("a threshold accepts labels on the calibration split: give their expected_precision")
+        return self
+
 
 class ReviewThresholds(ContractModel):
-    """Risk-controlled review thresholds of one model version (Learn-then-Test, precision as the risk)."""
+    """Risk-controlled review thresholds of one model version (Learn-then-Test, precision as the risk).
+
+    For each attribute, with probability at least ``confidence`` over the draw of the calibration split, the
+    labels accepted at its threshold reach its ``target_precision`` (a guarantee per attribute, not jointly).
+    """
 
     method: str = Field("learn_then_test", description="how the thresholds were chosen")
-    confidence: Probability = Field(description="the probability with which every accepted threshold meets its "
-                                                "target precision (1 - delta)")
+    confidence: Probability = Field(description="the probability with which an attribute's threshold meets its "
+                                                "target precision (1 - delta), per attribute")
     calibration_size: Annotated[int, Field(ge=1, description="labelled images the thresholds were chosen on")]
+    calibration_description: str = Field("", description="which labelled set the thresholds were chosen on (never "
+                                                          "the set they are judged on)")
     attributes: Annotated[dict[str, AttributeThreshold], Field(min_length=1)]
+
+    def accepts(self, attribute: str, confidence: float) -> bool:
+        """Whether a label of ``attribute`` with this calibrated confidence skips review: at or above the
+        attribute's threshold; never for an attribute without a threshold or not listed here."""
+        entry = self.attributes.get(attribute)
+        return entry is not None and entry.threshold is not None and confidence >= entry.threshold
 
 
 class ModelCard(ContractModel):

@@ -144,7 +144,9 @@ class OodProfile(ContractModel):
     """The out-of-distribution score: served as ``distance / distance_threshold``."""
 
     distance_threshold: Annotated[float, Field(gt=0.0, description="raw Mahalanobis distance at score 1.0")]
-    score_threshold: Literal[1.0] = Field(1.0, description="an ood_score above this is out of distribution")
+    # pydantic takes a float Literal (the schema's const 1.0); PEP 586 allows none, so mypy must be told
+    score_threshold: Literal[1.0] = Field(  # type: ignore[valid-type]
+        1.0, description="an ood_score above this is out of distribution")
     reference_rate: Probability = Field(description="share of reference images above score_threshold")
     score: NumericStats = Field(description="the served ood_score on the reference images")
 

@@ -6,7 +6,14 @@ the stage, the traffic share, the pilot cohort, a reason constant and when). Tag
 controller derives the next status from the spec, the current status and the guardrails' measurements.
 
 Version 2 split the flat version 1 into ``spec`` and ``status``; a version 1 record still validates (see
-``contracts.base``: it is migrated on read).
+``contracts.base``: it is migrated on read). Fields added since with defaults (the plan in ``spec.strategy``,
+``status.stage_started_at`` and the others below) keep version 2: a record without them still validates.
+
+**Addressing a version on Triton.** Production Triton serves one model name with several versions (explicit
+model control, ``version_policy`` listing stable and candidate); a tagger calls ``(catalog_tagger, "2")``. The
+local PyTriton host cannot bind two versions of one name in one process, so it serves each version under its own
+name, ``catalog_tagger_v2`` (version 2). ``triton_target`` turns a version into the pair to call, by the
+tagger's ``TritonAddressing``.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AwareDatetime, Field
 
 from contracts.base import ContractModel, Migration
+from contracts.rolloutplan import PilotCohort, RolloutPlan
 
 
 class RolloutStage(StrEnum):
@@ -44,6 +52,7 @@ class RolloutReason(StrEnum):
     RESUMED = "Resumed"
     PROMOTED = "ManuallyPromoted"
     INCONCLUSIVE = "GuardrailInconclusive"
+    GUARDRAIL_FAILING = "GuardrailFailing"  # failed within the failure limit: held, not (yet) rolled back
     INPUT_DRIFT = "InputDriftBlocksPromotion"
     GUARDRAIL_BREACHED = "GuardrailBreached"
     METRIC_SOURCE_FAILED = "MetricSourceFailed"
@@ -52,12 +61,23 @@ class RolloutReason(StrEnum):
     MIGRATED = "MigratedFromV1"  # a version 1 record, read before the split: its free-text reason is the message
 
 
-class PilotCohort(ContractModel):
-    """Who the candidate serves in a pilot: these merchants, these categories, and a hash share of the rest."""
+#: Kafka header a tagger sets on a dead letter of an event it had already routed: the arm (``RolloutArm`` value)
+#: whose version failed it. Dead letters without it failed before routing (bad input), on no arm in particular.
+ARM_HEADER = "tagstream-rollout-arm"
 
-    merchants: list[str] = Field(default_factory=list)
-    categories: list[str] = Field(default_factory=list)
-    hash_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+
+class TritonAddressing(StrEnum):
+    """How a tagger names one version of the model on Triton."""
+
+    VERSION = "version"  # one model name, the version number picks the version (production Triton)
+    NAME = "name"  # one model name per version, <model>_v<N> (the local PyTriton host)
+
+
+def triton_target(model: str, version: str, addressing: TritonAddressing) -> tuple[str, str]:
+    """The (model name, version) a tagger calls for ``version`` of ``model``."""
+    if addressing is TritonAddressing.NAME:
+        return f"{model}_v{version}", version
+    return model, version
 
 
 class RolloutSpec(ContractModel):
@@ -66,7 +86,11 @@ class RolloutSpec(ContractModel):
     model: str
     stable_version: str
     candidate_version: str | None = None
-    plan: str = Field("", description="the plan's name (its stages live with the controller)")
+    plan: str = Field("", description="the plan's name")
+    strategy: RolloutPlan | None = Field(None, description="the plan as validated when the rollout started: its "
+                                                           "stages, bakes, gates and guardrails")
+    started_at: AwareDatetime | None = Field(None, description="when the rollout of this candidate started")
+    started_by: str = Field("", max_length=200, description="who started it (as the operator declared)")
 
 
 class RolloutStatus(ContractModel):
@@ -77,10 +101,17 @@ class RolloutStatus(ContractModel):
     step: str = Field("", description="the plan step in force, e.g. canary-10; empty outside a rollout")
     traffic_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     pilot_cohort: PilotCohort = Field(default_factory=PilotCohort)
+    compare_share: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.0, description="share of the candidate's events that stable tags too, written to catalog.tags.shadow")
     paused: bool = False
+    approved: bool = Field(False, description="the manual gate of the step in force was approved")
     reason: RolloutReason
     message: str = Field("", max_length=2000, description="the reason in words, with the figures when any")
-    time: AwareDatetime
+    time: AwareDatetime = Field(description="when the status last changed")
+    stage_started_at: AwareDatetime | None = Field(None, description="when the step in force began: the start of "
+                                                                     "its bake and of the guardrails' window")
+    analysis_since: AwareDatetime | None = Field(None, description="measurements before this do not count (the "
+                                                                   "step's start, or the last resume)")
 
 
 def _split_v1(record: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.errors import ModelArgumentError, UnknownNameError
 from modelspec.taxonomy import ATTRIBUTE_NAMES, ATTRIBUTES
 from modelspec.tensors import IMAGE_SIZE
 
@@ -25,10 +26,10 @@ class LabelledImages:
     def __post_init__(self) -> None:
         n = self.images.shape[0]
         if self.images.dtype != np.uint8 or self.images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
-            raise ValueError(f"images must be uint8 (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3), "
-                             f"got {self.images.dtype} {self.images.shape}")
+            raise ModelArgumentError(f"images must be uint8 (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3), "
+                                     f"got {self.images.dtype} {self.images.shape}")
         if self.labels.shape != (n, len(ATTRIBUTES)):
-            raise ValueError(f"labels must be ({n}, {len(ATTRIBUTES)}), got {self.labels.shape}")
+            raise ModelArgumentError(f"labels must be ({n}, {len(ATTRIBUTES)}), got {self.labels.shape}")
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -61,12 +62,12 @@ def encode_labels(labels: Mapping[str, str | None]) -> np.ndarray:
     row = np.full(len(ATTRIBUTES), MISSING, dtype=np.int64)
     for name, label in labels.items():
         if name not in ATTRIBUTE_NAMES:
-            raise KeyError(f"unknown attribute {name!r}; known: {', '.join(ATTRIBUTE_NAMES)}")
+            raise UnknownNameError(f"unknown attribute {name!r}; known: {', '.join(ATTRIBUTE_NAMES)}")
         if label is None:
             continue
         j = ATTRIBUTE_NAMES.index(name)
         classes = ATTRIBUTES[j].classes
         if label not in classes:
-            raise ValueError(f"{label!r} is not a class of {name}; known: {', '.join(classes)}")
+            raise ModelArgumentError(f"{label!r} is not a class of {name}; known: {', '.join(classes)}")
         row[j] = classes.index(label)
     return row

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from model.errors import DriftKnobError
 from modelspec.taxonomy import BY_NAME
 from modelspec.tensors import IMAGE_SIZE
 
@@ -82,14 +83,6 @@ class Drift(BaseModel):
     def knobs(self) -> dict[str, object]:
         """The knobs set away from "no drift", for logs and reports."""
         return self.model_dump(exclude_defaults=True)
-
-
-class DriftKnobError(ValueError):
-    """A ``KNOB=VALUE`` text that does not make a :class:`Drift`; ``knob`` names the one at fault."""
-
-    def __init__(self, knob: str, message: str) -> None:
-        super().__init__(f"drift knob {knob!r}: {message}")
-        self.knob = knob
 
 
 _MAPPING_KNOBS = frozenset({"colour_shift", "pattern_shift", "merchant_mix"})

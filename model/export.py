@@ -6,12 +6,16 @@
     DIR/catalog_tagger/probs_<attribute>.labels.txt one class per line, the head's output order
     DIR/catalog_tagger/N/model.onnx                 ServingModel: uint8 images -> probs_*, ood_score
     DIR/catalog_tagger/N/reference_profile.json     contracts.ReferenceProfile
+    DIR/catalog_tagger/N/review_thresholds.json     contracts.ReviewThresholds (model.thresholds)
 
 A version is built in a hidden staging folder beside the others (Triton ignores folders whose name is
 not a number) and renamed into place once complete, so a Triton polling the repository never sees half
 a version; other versions are left alone. Before anything is moved, onnxruntime's outputs are checked
-against torch's within ``TOLERANCE``. The reference profile is computed from the exported file's own
-outputs: what the monitor compares against is what Triton serves.
+against torch's within ``TOLERANCE``. The reference profile and the review thresholds are computed from the
+exported file's own outputs on the reference set: what the monitor compares against, and what the tagger
+routes by, is what Triton serves. (The reference set is usually the training run's validation split, which
+also chose the temperatures and the epoch; ``tagstream model thresholds`` recomputes the thresholds on a
+fresh labelled set.)
 
 The ``measure_rate`` helpers time any predictor (torch, onnxruntime, a Triton client) the same way.
 """
@@ -34,10 +38,11 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from contracts import TagstreamError
 from model import tritonconfig
 from model.dataset import LabelledImages
+from model.errors import ExportError, ModelArgumentError
 from model.profile import reference_profile
+from model.thresholds import ReviewTargets, review_thresholds, write_thresholds
 from model.trained import TrainedModel
 from model.tritonconfig import CONFIG_FILE, ONNX_FILE, TritonOptions
 from modelspec.taxonomy import ATTRIBUTES
@@ -56,10 +61,6 @@ CHUNK = 256
 
 #: uint8 (N, 64, 64, 3) in, ``{output name: array}`` out: torch, onnxruntime or a Triton client.
 Predictor = Callable[[np.ndarray], dict[str, np.ndarray]]
-
-
-class ExportError(TagstreamError):
-    code = "export_failed"
 
 
 def export_onnx(trained: TrainedModel, path: Path, *, sample: np.ndarray) -> None:
@@ -150,11 +151,13 @@ def verify(trained: TrainedModel, session: ort.InferenceSession, images: np.ndar
 
 def export_repository(trained: TrainedModel, *, version: int, out: Path, reference: LabelledImages,
                       options: TritonOptions | None = None, overwrite: bool = False,
-                      created_at: datetime | None = None, reference_description: str = "") -> Path:
+                      created_at: datetime | None = None, reference_description: str = "",
+                      review_targets: ReviewTargets | None = None) -> Path:
     """Write version ``version`` of ``catalog_tagger`` into the repository ``out``; returns the version folder.
 
     ``config.pbtxt`` and the label files are (re)written for this version; other versions stay as they are.
-    An existing ``version`` is replaced only with ``overwrite=True``.
+    An existing ``version`` is replaced only with ``overwrite=True``. The review thresholds are chosen on
+    ``reference`` for ``review_targets`` (default: ``model/review_targets.yaml``).
     """
     if version < 1:
         raise ExportError(f"version must be 1 or more, got {version}", field="version")
@@ -176,6 +179,9 @@ def export_repository(trained: TrainedModel, *, version: int, out: Path, referen
         profile = reference_profile(trained, outputs, reference, version=version, description=reference_description,
                                     created_at=created_at or datetime.now(UTC))
         (staging / PROFILE_FILE).write_text(profile.model_dump_json(indent=2) + "\n")
+        thresholds = review_thresholds(outputs, reference.labels, review_targets or ReviewTargets.load(),
+                                       description=reference_description)
+        write_thresholds(staging, thresholds)
         _write_shared(model_dir, options or TritonOptions())
         _move_into_place(staging, target)
     except BaseException:
@@ -221,7 +227,7 @@ def measure_rate(predict: Predictor, images: np.ndarray, *, batch_size: int = 32
                  warmup: int = 2) -> Rate:
     """Images per second of ``predict`` on batches of ``batch_size`` cut from ``images``, for about ``seconds``."""
     if len(images) < batch_size:
-        raise ValueError(f"need at least batch_size={batch_size} images, got {len(images)}")
+        raise ModelArgumentError(f"need at least batch_size={batch_size} images, got {len(images)}")
     starts = range(0, len(images) - batch_size + 1, batch_size)
     batches = [np.ascontiguousarray(images[s:s + batch_size]) for s in starts]
     for batch in batches[:warmup]:

@@ -42,6 +42,8 @@ from torch import nn
 
 from model.calibration import expected_calibration_error, fit_temperature, softmax
 from model.dataset import MISSING
+from model.errors import ModelError, UnknownNameError
+from model.network import MultiTaskTagger
 from model.scores import tail_classes
 from modelspec.taxonomy import ATTRIBUTES, Attribute
 
@@ -130,7 +132,8 @@ class MultiTaskLoss:
                  attributes: tuple[Attribute, ...] = ATTRIBUTES) -> None:
         missing = [a.name for a in attributes if a.name not in counts]
         if missing:
-            raise KeyError(f"class counts lack heads {missing}; pass LabelledImages.class_counts() of the training set")
+            raise UnknownNameError(f"class counts lack heads {missing}",
+                                   hint="pass LabelledImages.class_counts() of the training set")
         self.config = config
         self.names = [a.name for a in attributes]
         self.head_weights = {name: float((head_weights or {}).get(name, 1.0)) for name in self.names}
@@ -231,12 +234,14 @@ def tune_posthoc(logits: Mapping[str, np.ndarray], labels: np.ndarray, counts: M
     return chosen
 
 
-def apply_posthoc(network: nn.Module, counts: Mapping[str, np.ndarray], shifts: Mapping[str, float]) -> None:
+def apply_posthoc(network: MultiTaskTagger, counts: Mapping[str, np.ndarray], shifts: Mapping[str, float]) -> None:
     """Fold ``logits - shift * log prior`` into the bias of each head's last linear layer, in place."""
     for name, shift in shifts.items():
-        last = network.heads[name][-1]
+        head = network.heads[name]
+        last = head[-1] if isinstance(head, nn.Sequential) else head
         if not isinstance(last, nn.Linear):
-            raise TypeError(f"head {name!r} does not end in a Linear layer; cannot fold the post-hoc shift into it")
+            raise ModelError(f"head {name!r} does not end in a Linear layer; cannot fold the post-hoc shift into it",
+                             field=name)
         offset = torch.tensor(shift * np.log(priors(counts[name])), dtype=last.bias.dtype, device=last.bias.device)
         with torch.no_grad():
-            last.bias -= offset
+            last.bias.sub_(offset)

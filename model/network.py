@@ -103,6 +103,9 @@ class ResNet50Backbone(nn.Module):
 class MultiTaskTagger(nn.Module):
     """uint8 NHWC images in; per attribute (in ``ATTRIBUTES`` order) logits or probabilities out."""
 
+    mean: torch.Tensor  # buffers, registered in __init__: typed here for the checker
+    std: torch.Tensor
+
     def __init__(self, config: NetworkConfig | None = None, attributes: tuple[Attribute, ...] = ATTRIBUTES) -> None:
         super().__init__()
         self.config = config = config or NetworkConfig()

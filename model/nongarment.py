@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from model.drift import to_model_input
+from model.errors import ModelArgumentError
 from modelspec.tensors import IMAGE_SIZE
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def render_nongarment(rng: np.random.Generator, size: int = 128, kind: str | Non
     if kind is None:
         kind = NONGARMENT_KINDS[int(rng.integers(len(NONGARMENT_KINDS)))]
     if kind not in _PAINTERS:
-        raise ValueError(f"unknown non-garment kind {kind!r}; known: {', '.join(NONGARMENT_KINDS)}")
+        raise ModelArgumentError(f"unknown non-garment kind {kind!r}; known: {', '.join(NONGARMENT_KINDS)}")
     image = Image.new("RGB", (size, size), _BACKDROPS[int(rng.integers(len(_BACKDROPS)))])
     _PAINTERS[kind](image, ImageDraw.Draw(image), rng, size)
     return image

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from model.errors import ModelArgumentError, TrainingDataError
 from model.trained import OodStats
 
 DEFAULT_QUANTILE = 0.99
@@ -23,9 +24,9 @@ def fit_gaussian(embeddings: np.ndarray, shrinkage: float = DEFAULT_SHRINKAGE) -
     """Mean and precision (inverse shrunk covariance) of ``embeddings`` (N, F)."""
     x = np.asarray(embeddings, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError(f"need at least 2 embeddings of shape (N, F) to fit the OOD Gaussian, got {x.shape}")
+        raise ModelArgumentError(f"need at least 2 embeddings of shape (N, F) to fit the OOD Gaussian, got {x.shape}")
     if not 0.0 <= shrinkage <= 1.0:
-        raise ValueError(f"shrinkage must be in [0, 1], got {shrinkage}")
+        raise ModelArgumentError(f"shrinkage must be in [0, 1], got {shrinkage}")
     mean = x.mean(axis=0)
     covariance = np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
     scale = max(float(np.trace(covariance)) / x.shape[1], 1e-12)
@@ -42,9 +43,9 @@ def fit_ood(train_embeddings: np.ndarray, val_embeddings: np.ndarray, *, quantil
             shrinkage: float = DEFAULT_SHRINKAGE) -> OodStats:
     """The Gaussian of the training embeddings, thresholded at ``quantile`` of the validation distances."""
     if not 0.0 < quantile <= 1.0:
-        raise ValueError(f"quantile must be in (0, 1], got {quantile}")
+        raise ModelArgumentError(f"quantile must be in (0, 1], got {quantile}")
     if len(val_embeddings) == 0:
-        raise ValueError("no validation embeddings to choose the OOD threshold on; raise val_fraction")
+        raise TrainingDataError("no validation embeddings to choose the OOD threshold on; raise val_fraction")
     mean, precision = fit_gaussian(train_embeddings, shrinkage)
     stats = OodStats(mean=torch.tensor(mean, dtype=torch.float32), precision=torch.tensor(precision,
                                                                                            dtype=torch.float32))
@@ -61,7 +62,7 @@ def auroc(in_scores: np.ndarray, out_scores: np.ndarray) -> float:
     """
     inliers, outliers = np.asarray(in_scores, dtype=np.float64), np.asarray(out_scores, dtype=np.float64)
     if len(inliers) == 0 or len(outliers) == 0:
-        raise ValueError("AUROC needs at least one in-distribution and one out-of-distribution score")
+        raise ModelArgumentError("AUROC needs at least one in-distribution and one out-of-distribution score")
     scores = np.concatenate([inliers, outliers])
     _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
     ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # 1-based, averaged over ties

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from model.calibration import Reliability, reliability, softmax
 from model.dataset import LabelledImages
+from model.errors import ModelArgumentError
 from model.ood import auroc, distances
 from model.scores import TAIL_DEFINITION, AttributeScores, mean_of, score_all
 from model.train import network_outputs
@@ -73,7 +74,7 @@ def evaluate(trained: TrainedModel, data: LabelledImages, *, ood_images: np.ndar
     """Scores, calibration and (with ``ood_images``) out-of-distribution separation on ``data``."""
     missing = [a.name for a in ATTRIBUTES if a.name not in trained.train_priors]
     if missing:
-        raise ValueError(f"the model has no train_priors for {missing}; it was not made by model.train")
+        raise ModelArgumentError(f"the model has no train_priors for {missing}; it was not made by model.train")
     network = trained.network.to(device)
     outputs = network_outputs(network, data.images, batch_size=batch_size, device=device)
     priors = {name: np.asarray(p) for name, p in trained.train_priors.items()}
@@ -165,7 +166,7 @@ def _ood_chart(ood: OodEvaluation, path: Path) -> None:
     figure = Figure(figsize=(6, 3.5), layout="tight")
     ax = figure.subplots()
     top = float(np.quantile(np.concatenate([ood.garment_scores, ood.nongarment_scores]), 0.99))
-    bins = np.linspace(0.0, max(top, 1.5), 60)
+    bins = np.linspace(0.0, max(top, 1.5), 60).tolist()
     ax.hist(np.clip(ood.garment_scores, 0, bins[-1]), bins=bins, alpha=0.6, label="garments", density=True)
     ax.hist(np.clip(ood.nongarment_scores, 0, bins[-1]), bins=bins, alpha=0.6, label="non-garments", density=True)
     ax.axvline(1.0, color="black", linestyle="--", label="threshold")

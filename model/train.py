@@ -33,6 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from model.calibration import expected_calibration_error, fit_temperatures, softmax
 from model.dataset import MISSING, LabelledImages
+from model.errors import CheckpointError, DeviceUnavailableError, TrainingDataError
 from model.longtail import (
     DEFAULT_RECIPE,
     LongTailConfig,
@@ -124,7 +125,7 @@ class NetworkOutputs:
 def split_for_training(data: LabelledImages, config: TrainConfig) -> tuple[LabelledImages, LabelledImages]:
     """The (train, validation) split ``train`` uses for this data and config."""
     if len(data) < 4:
-        raise ValueError(f"need at least 4 labelled images to train and validate, got {len(data)}")
+        raise TrainingDataError(f"need at least 4 labelled images to train and validate, got {len(data)}")
     return data.split(config.val_fraction, seed=config.seed)
 
 
@@ -134,8 +135,9 @@ def check_labels(data: LabelledImages) -> None:
         column = data.labels[:, j]
         bad = (column != MISSING) & ((column < 0) | (column >= attribute.size))
         if bad.any():
-            raise ValueError(f"labels of {attribute.name} must be in [0, {attribute.size}) or MISSING ({MISSING}); "
-                             f"found {sorted(set(column[bad].tolist()))[:5]}")
+            raise TrainingDataError(f"labels of {attribute.name} must be in [0, {attribute.size}) or MISSING "
+                                    f"({MISSING}); found {sorted(set(column[bad].tolist()))[:5]}",
+                                    field=attribute.name)
 
 
 @torch.no_grad()
@@ -205,7 +207,9 @@ class _Run:
 
     def __init__(self, config: TrainConfig, train: LabelledImages, steps_per_epoch: int) -> None:
         torch.manual_seed(config.seed)
-        self.network = MultiTaskTagger(config.network).to(config.device).to(memory_format=torch.channels_last)
+        # Module.to takes memory_format (documented, and what channels_last training needs); torch's overloads omit it
+        self.network = MultiTaskTagger(config.network).to(config.device).to(  # type: ignore[call-overload]
+            memory_format=torch.channels_last)
         self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=config.lr,
                                            weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(config, steps_per_epoch))
@@ -227,15 +231,16 @@ class _Run:
     def restore(self, path: Path, config: TrainConfig) -> None:
         blob = torch.load(path, map_location=config.device, weights_only=True)
         if blob.get("format") != STATE_FORMAT:
-            raise ValueError(f"{path} has training-state format {blob.get('format')}, expected {STATE_FORMAT}")
+            raise CheckpointError(f"{path} has training-state format {blob.get('format')}, expected {STATE_FORMAT}")
         saved, wanted = blob["config"], config.model_dump(mode="json")
         changed = sorted(k for k in wanted if k not in _RESUMABLE_CHANGES and saved.get(k) != wanted[k])
         if changed:
-            raise ValueError(f"cannot resume from {path}: the config differs in {', '.join(changed)}; "
-                             "use the same settings, or another checkpoint_dir to start afresh")
+            raise CheckpointError(f"cannot resume from {path}: the config differs in {', '.join(changed)}; "
+                                  "use the same settings, or another checkpoint_dir to start afresh")
         if blob["fingerprint"] != self.fingerprint:
-            raise ValueError(f"cannot resume from {path}: it was trained on other data ({blob['fingerprint']}, "
-                             f"now {self.fingerprint}); use the same data or another checkpoint_dir")
+            raise CheckpointError(f"cannot resume from {path}: it was trained on other data "
+                                  f"({blob['fingerprint']}, now {self.fingerprint}); use the same data or another "
+                                  "checkpoint_dir")
         self.network.load_state_dict(blob["network"])
         self.optimizer.load_state_dict(blob["optimizer"])
         self.scheduler.load_state_dict(blob["scheduler"])
@@ -305,7 +310,7 @@ def train(data: LabelledImages, config: TrainConfig, *, progress: bool = True, c
     """
     check_labels(data)
     if config.device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' but torch sees no CUDA device; use device='cpu'")
+        raise DeviceUnavailableError("device='cuda' but torch sees no CUDA device; use device='cpu'")
     torch.set_num_threads(config.threads)
     started = time.monotonic()
     train_set, val_set = split_for_training(data, config)
@@ -340,7 +345,8 @@ def train(data: LabelledImages, config: TrainConfig, *, progress: bool = True, c
                 run.best_state = {k: v.detach().clone() for k, v in run.network.state_dict().items()}
             else:
                 run.bad_epochs += 1
-            record = EpochRecord(run.epoch, loss, score, run.scheduler.get_last_lr()[0], time.monotonic() - tick)
+            lr = float(run.scheduler.get_last_lr()[0])
+            record = EpochRecord(run.epoch, loss, score, lr, time.monotonic() - tick)
             run.history.append(record)
             _save(run, config, train_set)
             message = (f"epoch {run.epoch}: loss {loss:.4f}, val macro-F1 {score:.4f}"

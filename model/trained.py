@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from model.errors import CheckpointError, NoTrainedModelError
 from model.network import MultiTaskTagger, NetworkConfig
 from modelspec.taxonomy import ATTRIBUTE_NAMES, ATTRIBUTES
 
@@ -73,10 +74,11 @@ class TrainedModel:
     @classmethod
     def load(cls, path: Path) -> TrainedModel:
         if not path.is_file():
-            raise FileNotFoundError(f"no model at {path}; train one with `tagstream model train`")
+            raise NoTrainedModelError(f"no model at {path}; train one with `tagstream model train`")
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if blob.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is a checkpoint of format {blob.get('format')}, expected {CHECKPOINT_FORMAT}")
+            raise CheckpointError(f"{path} is a checkpoint of format {blob.get('format')}, "
+                                  f"expected {CHECKPOINT_FORMAT}")
         network = MultiTaskTagger(NetworkConfig(**blob["config"]))
         network.load_state_dict(blob["state_dict"])
         network.eval()
@@ -90,6 +92,11 @@ class TrainedModel:
 
 class ServingModel(nn.Module):
     """uint8 (N, 64, 64, 3) -> (probs per attribute in ``ATTRIBUTES`` order..., ood_score (N, 1))."""
+
+    inv_temperature: torch.Tensor  # buffers, registered in __init__: typed here for the checker
+    ood_mean: torch.Tensor
+    ood_precision: torch.Tensor
+    ood_inv_threshold: torch.Tensor
 
     def __init__(self, trained: TrainedModel) -> None:
         super().__init__()

@@ -12,3 +12,9 @@ class InputError(TagstreamError):
     def __init__(self, code: ErrorCode, message: str, *, field: str | None = None) -> None:
         super().__init__(message, code=code.value, field=field)
         self.error_code = code
+
+
+class ArrayShapeError(TagstreamError, ValueError):
+    """Arrays handed to a preprocessing function have the wrong type, shape or length (a caller's bug)."""
+
+    code = "array_shape"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from contracts import FeatureSummary
+from modelspec.errors import ArrayShapeError
 from modelspec.tensors import IMAGE_SIZE
 
 #: ITU-R BT.601 luma weights, as Pillow's own RGB -> L conversion.
@@ -52,8 +53,8 @@ class ImageStats:
 def measure(pixels: np.ndarray) -> ImageStats:
     """Every measure of a (N, IMAGE_SIZE, IMAGE_SIZE, 3) uint8 batch at once, each computed once."""
     if pixels.ndim != 4 or pixels.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3) or pixels.dtype != np.uint8:
-        raise ValueError(f"expected (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3) uint8, got {pixels.shape} "
-                         f"{pixels.dtype}")
+        raise ArrayShapeError(f"expected (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3) uint8, got {pixels.shape} "
+                              f"{pixels.dtype}")
     # float32 in units of 0..255 throughout (half the memory traffic of float64), scaled once at the end
     rgb = pixels.astype(np.float32)
     luma = rgb @ _LUMA.astype(np.float32)  # (N, H, W)
@@ -81,7 +82,7 @@ def feature_summaries(stats: ImageStats, widths: Sequence[int], heights: Sequenc
                       nbytes: Sequence[int]) -> list[FeatureSummary]:
     """One :class:`FeatureSummary` per measured image, with its original size in pixels and bytes."""
     if not len(stats) == len(widths) == len(heights) == len(nbytes):
-        raise ValueError("pixels, widths, heights and nbytes must have one entry per image")
+        raise ArrayShapeError("pixels, widths, heights and nbytes must have one entry per image")
     # (N, 6) in [0, 1], clipped against float rounding: brightness, contrast, saturation, mean r, g, b
     unit = np.clip(np.column_stack([stats.brightness, stats.contrast, stats.saturation, stats.mean_rgb]),
                    0.0, 1.0).tolist()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from contracts import ReviewReason
+from modelspec.errors import ArrayShapeError
 from modelspec.features import ImageStats
 
 
@@ -36,8 +37,8 @@ def assess(stats: ImageStats, widths: Sequence[int], heights: Sequence[int],
            thresholds: QualityThresholds) -> list[list[ReviewReason]]:
     """The image-quality reasons of every image in the batch, in :class:`ReviewReason` order; empty when fine."""
     if not len(stats) == len(widths) == len(heights):
-        raise ValueError(f"stats, widths and heights must have one entry per image; got {len(stats)}, "
-                         f"{len(widths)} and {len(heights)}")
+        raise ArrayShapeError(f"stats, widths and heights must have one entry per image; got {len(stats)}, "
+                              f"{len(widths)} and {len(heights)}")
     blank = stats.contrast < thresholds.min_contrast
     flags = {
         ReviewReason.IMAGE_BLANK: blank,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import threading
@@ -9,6 +10,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from runtime.errors import AddressInUseError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,14 @@ class HealthServer:
             def log_message(self, format: str, *args: object) -> None:
                 log.debug("%s " + format, self.address_string(), *args)
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        try:
+            self._server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
+            raise AddressInUseError(f"port {port} on {host} is taken (/metrics, /healthz and /readyz listen there)",
+                                    field="metrics_port",
+                                    hint="set TAGSTREAM_METRICS_PORT to a free port, or stop what holds it") from e
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
 

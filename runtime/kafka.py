@@ -11,14 +11,12 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from contracts import Topic, Topics
-from contracts.errors import TagstreamError
+from runtime.errors import BrokerUnavailable
 from runtime.settings import KafkaSettings
 
+__all__ = ["BrokerUnavailable", "admin", "consumer", "ensure_topics", "producer"]
+
 log = logging.getLogger(__name__)
-
-
-class BrokerUnavailable(TagstreamError):
-    code = "broker_unavailable"
 
 
 def producer(settings: KafkaSettings, *, client_id: str, **overrides: Any) -> KafkaProducer:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contracts.errors import TagstreamError
+from model.errors import ModelError
 
 
-class CatalogueError(TagstreamError):
+class CatalogueError(ModelError):
     """A label file (or an image it names) cannot be used as training data.
 
     ``path`` is the label file, ``line`` its 1-based line (None when the whole file is at fault) and

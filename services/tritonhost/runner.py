@@ -17,8 +17,8 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
-from contracts import TagstreamError
 from modelspec.tensors import INPUT_NAME, INPUT_SHAPE, OUTPUT_NAMES
+from services.tritonhost.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,6 @@ _CUDA = "CUDAExecutionProvider"
 #: What onnxruntime raises on a file it cannot load (its exceptions share no base but ``Exception``).
 _LOAD_FAILURES = (ort_state.Fail, ort_state.InvalidGraph, ort_state.InvalidProtobuf, ort_state.NoSuchFile,
                   ort_state.InvalidArgument, ort_state.RuntimeException)
-
-
-class ModelLoadError(TagstreamError):
-    """The model file is missing, unreadable, or does not match the serving contract."""
-
-    code = "model_load_failed"
 
 
 @dataclass(frozen=True)

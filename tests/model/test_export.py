@@ -24,6 +24,7 @@ from model.export import (
     torch_predictor,
 )
 from model.profile import HISTOGRAM_BINS, numeric_stats
+from model.thresholds import ReviewTargets, read_thresholds, review_thresholds
 from model.trained import TrainedModel
 from model.tritonconfig import TritonOptions, model_config, taxonomy_fingerprint
 from modelspec.features import summarise
@@ -167,6 +168,25 @@ def test_reference_profile_summarises_input_features_and_ood_scores_as_served(
     assert (profile.ood.distance_threshold, profile.ood.score_threshold) == (OOD_THRESHOLD, 1.0)
     assert profile.ood.reference_rate == pytest.approx((score > 1.0).mean())
     assert profile.ood.score.mean == pytest.approx(score.mean(), abs=1e-5)
+
+
+def test_review_thresholds_are_chosen_on_the_reference_set_from_the_served_outputs(
+        tmp_path: Path, trained: TrainedModel, reference: LabelledImages) -> None:
+    targets = ReviewTargets(default=0.2, confidence=0.8)
+    target = export_repository(trained, version=1, out=tmp_path, reference=reference, review_targets=targets,
+                               reference_description="40 synthetic images")
+    stored = read_thresholds(target)
+    assert stored is not None
+    outputs = predict_all(onnx_predictor(onnx_session(target / "model.onnx")), reference.images)
+    assert stored == review_thresholds(outputs, reference.labels, targets, description="40 synthetic images")
+    assert (stored.confidence, stored.calibration_size, list(stored.attributes)) == (0.8, 40, list(ATTRIBUTE_NAMES))
+    assert stored.attributes[UNLABELLED].threshold is None  # nothing to calibrate on: always reviewed
+
+
+def test_default_review_targets_are_used_when_none_are_given(repository: Path) -> None:
+    stored = read_thresholds(repository / MODEL_NAME / "1")
+    assert stored is not None
+    assert {e.target_precision for e in stored.attributes.values()} == {0.95} and stored.confidence == 0.9
 
 
 def test_equal_frequency_histogram_of_constant_values_is_one_valid_bin() -> None:

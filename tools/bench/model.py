@@ -51,7 +51,7 @@ class BenchConfig(BaseModel):
     recipe: LongTailConfig = Field(DEFAULT_RECIPE, description="the long-tail recipe measured against plain CE")
 
 
-def _per_attribute(evaluation: Evaluation) -> dict[str, dict[str, float]]:
+def _per_attribute(evaluation: Evaluation) -> dict[str, dict[str, float | list[str]]]:
     return {name: {"accuracy": s.accuracy, "macro_f1": s.macro_f1, "balanced_accuracy": s.balanced_accuracy,
                    "head_recall": s.head_recall, "tail_recall": s.tail_recall,
                    "tail_classes": [c for c, t in zip(s.classes, s.tail, strict=True) if t],

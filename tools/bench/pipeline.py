@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 from kafka import KafkaConsumer, TopicPartition
 
-from contracts import CatalogEvent, ImageRef, TagPrediction, Topic, Topics
+from contracts import CatalogEvent, ErrorCode, ImageRef, TagPrediction, Topic, Topics
+from modelspec.errors import InputError
 from modelspec.preprocess import DecodedImage, decode, stack
 from runtime import kafka
 from runtime.settings import KafkaSettings
@@ -115,8 +116,8 @@ def preprocess_all(events: list[CatalogEvent], threads: int, settings: TaggerSet
     def chunk(part: list[CatalogEvent]) -> list[DecodedImage]:
         images = []
         for event in part:
-            if event.data.image is None:
-                raise ValueError(f"event {event.id} has no image to measure with")
+            if event.data.image is None:  # the bench sends no deletions; the tagger dead-letters an imageless event
+                raise InputError(ErrorCode.IMAGE_MISSING, f"event {event.id} has no image", field="data.image")
             raw = inline_bytes(event.data.image, settings.image_max_bytes)
             images.append(decode(raw, max_pixels=settings.image_max_pixels))
         return [pre.image for pre in measured(images, settings)]

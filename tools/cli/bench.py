@@ -85,6 +85,35 @@ def serving(
     Console().print(table)
 
 
+@bench_app.command("fetch")
+def fetch(
+    fetches: int = typer.Option(4000, min=100, help="fetches per measurement"),
+    delay_ms: float = typer.Option(50.0, min=0, help="the image host's delay per answer"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+) -> None:
+    """Image fetches per second through the tagger's fetcher against a local image host answering after a delay,
+    beside two threads that each wait on one fetch (as the decode threads did)."""
+    from tools.bench.fetch import run
+
+    figures = run(fetches=fetches, delay_ms=delay_ms)
+    if as_json:
+        print(json.dumps(figures.as_dict()))
+        return
+    table = Table(title=f"tagstream bench fetch ({fetches} fetches, {delay_ms:g} ms per answer)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row(f"default policy ({figures.max_per_host} per host, {figures.max_in_flight} in all)",
+                  f"{figures.rate_default:,.0f} fetches/s (bound {figures.bound_default:,.0f})")
+    table.add_row(f"every slot on one host ({figures.max_in_flight})",
+                  f"{figures.rate_wide:,.0f} fetches/s (bound {figures.bound_wide:,.0f})")
+    table.add_row("two threads waiting on one fetch each", f"{figures.rate_two_threads:,.0f} fetches/s")
+    table.add_row("default policy / two threads", f"{figures.ratio_default_to_two_threads:.1f}x")
+    table.add_row("fetcher CPU per fetch", f"{figures.cpu_ms_per_fetch:.3f} ms")
+    table.add_row("connections / requests (every slot on one host)",
+                  f"{figures.connections_wide:,} / {figures.requests_wide:,}")
+    Console().print(table)
+
+
 @bench_app.command("model")
 def model(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of tables"),

@@ -49,6 +49,7 @@ def demo(
         stack = LocalStack(settings)
         console.print(f"starting the local stack: {', '.join(stack.components)} (logs in {settings.logs_dir}/)")
         stack.start(on_ready=lambda name, s: console.print(f"  [green]ready[/green] {name} ({s:.1f} s)"))
+        stack.start_keeper()  # a component that crashes during the demo comes back (logs/keeper.log)
     stop = threading.Event()
     sender = threading.Thread(target=_traffic, args=(stack, rate, malformed_ratio, config, stop), daemon=True)
     sender.start()

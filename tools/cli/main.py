@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from contracts.errors import TagstreamError
 
@@ -42,8 +43,16 @@ def tagger() -> None:
     raise typer.Exit(main())
 
 
+def rollout_controller() -> None:
+    """Run the rollout controller in the foreground (settings from TAGSTREAM_* variables or TAGSTREAM_CONFIG)."""
+    from services.controller.main import main
+
+    raise typer.Exit(main())
+
+
 def _register() -> None:
     from model import cli as model_cli
+    from rollout import cli as rollout_cli
     from tools.cli import bench, demo
     from tools.stack import cli as stack_cli
     from tools.traffic import cli as traffic_cli
@@ -53,15 +62,21 @@ def _register() -> None:
     demo.register(app)
     bench.register(app)
     model_cli.register(app)
+    rollout_cli.rollout_app.command("controller")(rollout_controller)
+    rollout_cli.register(app)
 
 
 _register()
 
 
 def run() -> None:
-    """Console entry point: tagstream errors become one red line, not a traceback."""
+    """Console entry point: an expected failure is one line that names the cause and the fix, and exit status 2.
+
+    Expected failures are ``TagstreamError``s: invalid settings, a missing file, no trained model, a broker
+    that does not answer, a port in use... A traceback means a bug (please report it).
+    """
     try:
         app()
     except TagstreamError as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(Text.assemble(("error: ", "bold red"), str(e)), soft_wrap=True, highlight=False)
         raise SystemExit(2) from None

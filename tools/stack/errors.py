@@ -42,3 +42,9 @@ class ComponentFailedError(StackError):
         if not self.tail:
             return text
         return text + "\n" + "\n".join(f"  | {line}" for line in self.tail)
+
+
+class StartCancelledError(StackError):
+    """A start was cancelled while waiting for readiness (the keeper is being stopped)."""
+
+    code = "start_cancelled"

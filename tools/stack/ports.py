@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from tools.stack.errors import PortInUseError
 from tools.stack.settings import LOOPBACK, StackSettings
 
 
@@ -31,7 +32,8 @@ def free_port_range(count: int, attempts: int = 50) -> int:
         base = free_port()
         if base + count <= 65535 and all(_bindable(p) for p in range(base, base + count)):
             return base
-    raise RuntimeError(f"found no {count} consecutive free ports")
+    raise PortInUseError(f"found no {count} consecutive free ports on {LOOPBACK}",
+                         hint="stop something that listens on many ports, or run fewer taggers")
 
 
 def _bindable(port: int) -> bool:
@@ -45,11 +47,12 @@ def _bindable(port: int) -> bool:
 
 def private_settings(state_dir: Path, **overrides: Any) -> StackSettings:
     """StackSettings in ``state_dir`` with every port free, so it never meets a user's stack; overrides win."""
-    broker, s3, grpc, http, metrics = free_ports(5)
+    broker, s3, grpc, http, metrics, control, controller = free_ports(7)
     taggers = int(overrides.get("taggers", 1))
     defaults: dict[str, Any] = {
         "state_dir": state_dir, "broker_port": broker, "s3_port": s3, "triton_grpc_port": grpc,
-        "triton_http_port": http, "triton_metrics_port": metrics,
+        "triton_http_port": http, "triton_metrics_port": metrics, "triton_control_port": control,
+        "controller_port": controller,
         "tagger_metrics_port": free_port_range(max(taggers, 1)), "taggers": taggers,
     }
     return StackSettings(**{**defaults, **overrides})

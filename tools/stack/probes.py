@@ -13,6 +13,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+from tools.stack.errors import StackError
+
 log = logging.getLogger(__name__)
 
 Probe = Callable[[], bool]
@@ -74,7 +76,7 @@ def kafka_probe(host: str, port: int) -> Probe:
 def http_status(url: str, *, method: str = "GET", timeout_s: float = PROBE_TIMEOUT_S) -> int:
     """The HTTP status of one request to a loopback URL (error statuses are returned, not raised)."""
     if not url.startswith("http://127.0.0.1:"):
-        raise ValueError(f"probes only talk to 127.0.0.1, not {url}")
+        raise StackError(f"probes only talk to 127.0.0.1, not {url}")
     request = urllib.request.Request(url, method=method)  # noqa: S310 - the scheme and host are checked above
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
@@ -89,7 +91,7 @@ def http_probe(*urls: str) -> Probe:
     def probe() -> bool:
         try:
             return all(http_status(url) == 200 for url in urls)
-        except (OSError, ValueError) as e:
+        except (OSError, StackError) as e:
             log.debug("%s not ready: %s", urls, e)
             return False
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from runtime.settings import TagstreamSettings
+from runtime.settings import KafkaSettings, TagstreamSettings
 
 LOOPBACK = "127.0.0.1"
 
@@ -23,6 +23,9 @@ class StackSettings(TagstreamSettings):
     triton_grpc_port: int = Field(8001, ge=1, le=65535, description="Triton gRPC port (the taggers call it)")
     triton_http_port: int = Field(8000, ge=1, le=65535, description="Triton HTTP port (health, metadata)")
     triton_metrics_port: int = Field(8002, ge=1, le=65535, description="Triton Prometheus metrics port")
+    triton_control_port: int = Field(8003, ge=1, le=65535,
+                                     description="the Triton host's model-repository API (load, unload versions)")
+    controller_port: int = Field(9500, ge=1, le=65535, description="the rollout controller's API and /metrics")
     partitions: int = Field(4, ge=1, le=256, description="partitions of every non-compacted topic")
     taggers: int = Field(1, ge=0, le=64, description="tagger processes; more than partitions idle")
     tagger_metrics_port: int = Field(9300, ge=1, le=65535,
@@ -31,6 +34,12 @@ class StackSettings(TagstreamSettings):
                                        description="extra environment of the tagger processes (e.g. "
                                                    "TAGSTREAM_BATCH_MAX_SIZE); may hold secrets: never printed")
     ready_timeout_s: float = Field(60.0, gt=0, description="how long one component may take to become ready")
+    restart_backoff_s: float = Field(1.0, gt=0, description="the keeper's wait before restarting a crashed "
+                                                            "component; doubles with each crash in a row")
+    restart_backoff_max_s: float = Field(60.0, gt=0, description="the longest wait between restarts")
+    restart_stable_s: float = Field(30.0, gt=0, description="a component up this long is stable again: its next "
+                                                            "crash waits restart_backoff_s")
+    keeper_period_s: float = Field(1.0, gt=0, description="how often the keeper checks every component")
 
     @property
     def bootstrap(self) -> str:
@@ -46,9 +55,20 @@ class StackSettings(TagstreamSettings):
         return f"http://{LOOPBACK}:{self.s3_port}"
 
     @property
+    def secrets_dir(self) -> Path:
+        """Keys the stack makes for itself (the Triton host's repository API, the rollout API): 0600 files."""
+        return self.state_dir / "secrets"
+
+    @property
     def logs_dir(self) -> Path:
         return self.state_dir / "logs"
 
     @property
     def record_path(self) -> Path:
         return self.state_dir / "stack.json"
+
+    def kafka_settings(self) -> KafkaSettings:
+        """Client settings that reach this stack's broker (plaintext, whatever the environment says)."""
+        return KafkaSettings(kafka_bootstrap=self.bootstrap, kafka_security_protocol="PLAINTEXT",
+                             kafka_sasl_mechanism=None, kafka_ssl_cafile=None, kafka_ssl_certfile=None,
+                             kafka_ssl_keyfile=None)

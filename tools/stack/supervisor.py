@@ -7,7 +7,12 @@ the process (it stops its own children), waits, then SIGKILLs whatever is left o
 so no grandchild (tritonserver, the python-backend stubs) outlives it.
 
 A process started by an earlier ``tagstream`` command can be re-attached by pid; its identity is
-checked against the start time the kernel reports, so a recycled pid is never signalled.
+checked against the start time the kernel reports, so a recycled pid is never signalled. When such a
+process has died, what is left of its process group (a tritonserver whose host was SIGKILLed) is still
+killed on stop: a group outlives its leader's pid only while members remain, and the kernel does not
+hand that pid to a new process until the group is empty.
+
+Restarting what crashed is the keeper's job (``tools.stack.keeper``); this module only starts and stops.
 """
 
 from __future__ import annotations
@@ -18,12 +23,19 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.stack.errors import INSTALL_HINT, ComponentFailedError, MissingBinaryError, PortInUseError
+from tools.stack.errors import (
+    INSTALL_HINT,
+    ComponentFailedError,
+    MissingBinaryError,
+    PortInUseError,
+    StartCancelledError,
+)
 from tools.stack.probes import Probe, port_free
 
 log = logging.getLogger(__name__)
@@ -62,6 +74,18 @@ def process_alive(pid: int, start_ticks: str | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def describe_exit(code: int | None) -> str:
+    """How a process ended, from its exit status as ``subprocess`` reports it (negative: killed by a signal)."""
+    if code is None:
+        return "is gone (exit status unknown)"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
 
 
 def log_tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
@@ -133,14 +157,16 @@ class ManagedProcess:
                                 hint=f"set {claim.setting} to a free port, or run `tagstream down` "
                                      "if an earlier stack holds it")
 
-    def start(self) -> None:
+    def start(self, note: str | None = None) -> None:
+        """Start the process (not waiting for it); ``note`` goes into the log's start line (e.g. why)."""
         if self.alive():
             raise ComponentFailedError(f"{self.name} is already running as pid {self.pid}", tail=[],
-                                  hint="stop it first")
+                                       hint="stop it first")
         self.check_can_start()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as out:
-            out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name}\n".encode())
+            why = f" ({note})" if note else ""
+            out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name}{why}\n".encode())
             out.flush()
             self._popen = subprocess.Popen(self.argv, env={**os.environ, **self.env},
                                            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
@@ -150,22 +176,31 @@ class ManagedProcess:
         self.pid_path.write_text(f"{self._popen.pid}\n")
         log.info("started %s as pid %d (log: %s)", self.name, self._popen.pid, self.log_path)
 
-    def wait_ready(self, timeout: float) -> float:
-        """Poll the probe until it passes; returns the seconds it took. Fails fast if the process exits."""
+    def exit_code(self) -> int | None:
+        """The exit status of a process this object started and that has ended; None otherwise."""
+        return self._popen.poll() if self._popen is not None else None
+
+    def wait_ready(self, timeout: float, cancel: threading.Event | None = None) -> float:
+        """Poll the probe until it passes; returns the seconds it took. Fails fast if the process exits.
+
+        ``cancel``, when set, ends the wait with ``StartCancelledError`` (the process keeps running).
+        """
         started = time.monotonic()
         while True:
             if not self.alive():
                 code = self._popen.returncode if self._popen is not None else None
                 raise ComponentFailedError(f"{self.name} exited (code {code}) before it was ready; "
-                                      f"end of {self.log_path}:", tail=log_tail(self.log_path))
+                                           f"end of {self.log_path}:", tail=log_tail(self.log_path))
+            if cancel is not None and cancel.is_set():
+                raise StartCancelledError(f"start of {self.name} cancelled")
             if self.probe():
                 elapsed = time.monotonic() - started
                 log.info("%s ready after %.2f s", self.name, elapsed)
                 return elapsed
             if time.monotonic() - started > timeout:
                 raise ComponentFailedError(f"{self.name} not ready after {timeout:.0f} s; end of {self.log_path}:",
-                                      tail=log_tail(self.log_path),
-                                      hint="raise TAGSTREAM_READY_TIMEOUT_S if the machine is just slow")
+                                           tail=log_tail(self.log_path),
+                                           hint="raise TAGSTREAM_READY_TIMEOUT_S if the machine is just slow")
             time.sleep(0.1)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
@@ -184,8 +219,8 @@ class ManagedProcess:
             if not self._wait_gone(timeout):
                 log.warning("%s did not exit within %.0f s of %s; killing it", self.name, timeout,
                             signal.Signals(sig).name)
-        if was_alive or self._popen is not None:
-            self._kill_group()
+        self._kill_group()
+        if was_alive:
             self._wait_gone(5.0)
         self._forget()
         return self.returncode
@@ -194,16 +229,25 @@ class ManagedProcess:
         """SIGKILL the process and its whole group at once: a crash, as the tests need it."""
         if self.pid is None:
             return
-        if self.alive() or self._popen is not None:
+        if self.alive():
             log.info("killing %s (pid %d) and its process group", self.name, self.pid)
-            self._kill_group()
-            self._wait_gone(5.0)
+        self._kill_group()
+        self._wait_gone(5.0)
         self._forget()
 
     def _kill_group(self) -> None:
+        """SIGKILL the process group, unless the leader's pid now names an unrelated process."""
         pid = self.pid
         if pid is None:
             return
+        if not self.alive():
+            # A dead leader's group may still hold leftovers (a tritonserver). Its id is safe to signal only
+            # while no other process has taken the leader's pid.
+            if not Path("/proc/self/stat").exists():
+                if self._popen is None:
+                    return
+            elif process_start_ticks(pid) is not None:
+                return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)  # start_new_session: the group id is the leader's pid
 

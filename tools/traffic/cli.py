@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack
+import threading
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -17,9 +17,11 @@ from contracts import Topics
 from contracts.errors import TagstreamError
 from model.drift import Drift, DriftKnobError, parse_drift
 from model.synthetic import SyntheticConfig
+from runtime.errors import SettingsError
 from runtime.settings import KafkaSettings
+from tools.traffic.imagehost import ImageHost, Mode, publisher
 from tools.traffic.produce import ProduceSummary, produce
-from tools.traffic.synthetic import VALID, generate, write_truth
+from tools.traffic.synthetic import VALID, ImagePublisher, generate, write_truth
 from tools.traffic.tail import tail
 
 log = logging.getLogger(__name__)
@@ -32,10 +34,8 @@ _KNOBS = ", ".join(Drift.model_fields)
 def _settings() -> KafkaSettings:
     try:
         return KafkaSettings()
-    except ValidationError as e:
-        first = e.errors(include_url=False)[0]
-        where = ".".join(map(str, first["loc"]))
-        _fail(f"bad Kafka settings: {where}: {first['msg']} (check the TAGSTREAM_KAFKA_* variables)")
+    except SettingsError as e:
+        _fail(str(e))
 
 
 def _fail(message: str) -> NoReturn:
@@ -60,6 +60,33 @@ def _report(summary: ProduceSummary) -> Table:
     return table
 
 
+def _image_hosts(stack: ExitStack, port: int, delay_ms: float, tarpit_ratio: float,
+                 image_format: str) -> tuple[ImagePublisher, ImageHost]:
+    """Start the image host (and the tarpit, for a share of the images) and say how taggers may reach them."""
+    try:
+        host = stack.enter_context(ImageHost(port=port, delay_s=delay_ms / 1000))
+        tarpit = stack.enter_context(ImageHost(mode=Mode.SILENT)) if tarpit_ratio > 0 else None
+    except TagstreamError as e:
+        _fail(str(e))
+    allow = ",".join(h.address for h in (host, tarpit) if h is not None)
+    _err.print(f"serving images on http://{host.address}/images/ ({delay_ms:g} ms per answer)"
+               + (f"; {tarpit_ratio:.0%} of them on a tarpit at {tarpit.address} that never answers"
+                  if tarpit is not None else ""))
+    _err.print("taggers may fetch them only when started with this setting (tagstream up, tagstream tagger):")
+    Console(highlight=False, soft_wrap=True).print(f"TAGSTREAM_URL_ALLOW_HOSTS={allow}")
+    return publisher(host, image_format, tarpit=tarpit, tarpit_ratio=tarpit_ratio), host
+
+
+def _keep_serving(host: ImageHost, linger: float | None) -> None:
+    """Serve until ``linger`` seconds pass, or until Ctrl-C."""
+    until = f"for {linger:g}s" if linger is not None else "until Ctrl-C"
+    _err.print(f"serving {len(host)} images on http://{host.address}/images/ {until}")
+    with suppress(KeyboardInterrupt):
+        threading.Event().wait(linger)
+    stats = host.stats()
+    _err.print(f"image host answered {stats.requests} requests on {stats.connections} connections")
+
+
 def produce_command(
     synthetic: Annotated[int, typer.Option(
         "--synthetic", min=0, metavar="N", help="Send N synthetic catalogue events with rendered images.")],
@@ -71,7 +98,7 @@ def produce_command(
     seed: Annotated[int, typer.Option(min=0, metavar="S", help="The same seed sends the same records.")] = 0,
     topic: Annotated[str, typer.Option(help="Topic to send to.")] = Topics.EVENTS.name,
     image_format: Annotated[str, typer.Option(
-        help="Pillow format of the inline images: JPEG, PNG or WEBP.")] = "JPEG",
+        help="Pillow format of the images: JPEG, PNG or WEBP.")] = "JPEG",
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     drift: Annotated[list[str] | None, typer.Option(
         "--drift", metavar="KNOB=VALUE",
@@ -81,6 +108,24 @@ def produce_command(
         "--truth-out", metavar="FILE", dir_okay=False,
         help="Write each valid event's truth (event_id, product_id, merchant_id, labels, novelty, "
              "out_of_distribution) to FILE as JSON lines, for a labeller to publish as LabelFeedback.")] = None,
+    image_host: Annotated[bool, typer.Option(
+        "--image-host",
+        help="Serve the images over HTTP on 127.0.0.1 and send image.url instead of inline bytes, as a CDN "
+             "would; keeps serving after sending, until Ctrl-C or --image-linger. Taggers must be started with "
+             "TAGSTREAM_URL_ALLOW_HOSTS naming the host: the exact value is printed.")] = False,
+    image_port: Annotated[int | None, typer.Option(
+        min=0, max=65535, metavar="P",
+        help="Port of the image host (with --image-host). Default: a free one; fix it to keep the "
+             "taggers' TAGSTREAM_URL_ALLOW_HOSTS the same between runs.")] = None,
+    image_delay_ms: Annotated[float | None, typer.Option(
+        min=0.0, metavar="MS", help="Delay of each image answer (with --image-host). Default: 50.")] = None,
+    image_tarpit_ratio: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, metavar="P",
+        help="Share of valid events whose image URL points at a second host that accepts and never answers "
+             "(with --image-host): their fetches fail by the deadline and are dead-lettered.")] = None,
+    image_linger: Annotated[float | None, typer.Option(
+        min=0.0, metavar="S",
+        help="After sending, keep serving images S seconds (with --image-host). Default: until Ctrl-C.")] = None,
 ) -> None:
     """Send catalogue events to Kafka: valid ones, and malformed ones that must be dead-lettered.
 
@@ -88,15 +133,26 @@ def produce_command(
     kind were sent and the dead-letter code the tagger should give each malformed kind.
 
     Example: tagstream produce --synthetic 1000 --rate 200 --malformed-ratio 0.05 --drift brightness=0.6
+
+    Images behind URLs: tagstream produce --synthetic 2000 --image-host --image-port 8700 --image-delay-ms 50,
+    with taggers started as TAGSTREAM_URL_ALLOW_HOSTS=127.0.0.1:8700 tagstream up
     """
     try:
         config = SyntheticConfig(drift=parse_drift(drift or []))
     except DriftKnobError as e:
         raise typer.BadParameter(str(e), param_hint="'--drift'") from e
+    image_options = {"--image-port": image_port, "--image-delay-ms": image_delay_ms,
+                     "--image-tarpit-ratio": image_tarpit_ratio, "--image-linger": image_linger}
+    if not image_host and (given := [name for name, value in image_options.items() if value is not None]):
+        raise typer.BadParameter("needs --image-host", param_hint=f"'{given[0]}'")
     settings = _settings()
-    records = generate(synthetic, malformed_ratio=malformed_ratio, seed=seed, image_format=image_format,
-                       config=config)
     with ExitStack() as stack:
+        publish, host = None, None
+        if image_host:
+            publish, host = _image_hosts(stack, image_port or 0, 50.0 if image_delay_ms is None else image_delay_ms,
+                                         image_tarpit_ratio or 0.0, image_format)
+        records = generate(synthetic, malformed_ratio=malformed_ratio, seed=seed, image_format=image_format,
+                           config=config, image_url=publish)
         if truth_out is not None:
             try:
                 records = write_truth(records, stack.enter_context(truth_out.open("w", encoding="utf-8")))
@@ -106,9 +162,11 @@ def produce_command(
             summary = produce(settings, records, topic=topic, rate=rate, progress=progress, total=synthetic)
         except TagstreamError as e:
             _fail(str(e))
-    Console(highlight=False).print(_report(summary))
-    if truth_out is not None:
-        Console(highlight=False).print(f"truth of {summary.valid} valid events written to {truth_out}")
+        Console(highlight=False).print(_report(summary))
+        if truth_out is not None:
+            Console(highlight=False).print(f"truth of {summary.valid} valid events written to {truth_out}")
+        if host is not None:
+            _keep_serving(host, image_linger)
 
 
 def tail_command(

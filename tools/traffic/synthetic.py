@@ -126,12 +126,20 @@ def _title(truth: ProductTruth, rng: np.random.Generator) -> str:
     return f"{style} {attrs['main_colour']} {pattern}{sleeve}{category}"
 
 
+#: Where a valid event's image goes instead of inline: called with the product id and the image file, it
+#: returns the URL the event carries (for instance ``ImageHost.put`` behind a name).
+ImagePublisher = Callable[[str, bytes], str]
+
+
 def _valid_event(index: int, seed: int, rng: np.random.Generator, image_format: str,
-                 clock: Callable[[], datetime], config: SyntheticConfig) -> tuple[CatalogEvent, ProductTruth, bytes]:
+                 clock: Callable[[], datetime], config: SyntheticConfig,
+                 publish: ImagePublisher | None = None) -> tuple[CatalogEvent, ProductTruth, bytes]:
     item = product(seed, index, config, domain=TRAFFIC)
     truth = item.truth
     image = _encode(item.photo, image_format, rng)
     product_id = f"p-{seed}-{index}"
+    ref = (ImageRef(url=publish(product_id, image)) if publish is not None
+           else ImageRef(inline=base64.b64encode(image).decode()))
     event = CatalogEvent(
         id=str(uuid.UUID(bytes=rng.bytes(16), version=4)),
         source=f"/merchants/{truth.merchant_id}/catalog",
@@ -143,7 +151,7 @@ def _valid_event(index: int, seed: int, rng: np.random.Generator, image_format: 
             merchant_id=truth.merchant_id,
             category_hint=truth.labels["category"] if rng.random() < 0.35 else None,
             title=_title(truth, rng),
-            image=ImageRef(inline=base64.b64encode(image).decode()),
+            image=ref,
             locale=LOCALES[zlib.crc32(truth.merchant_id.encode()) % len(LOCALES)],
         ),
     )
@@ -184,24 +192,27 @@ def _malform(kind: str, document: dict[str, Any], image: bytes, rng: np.random.G
     elif kind == "oversize_title":
         data["title"] = ("Oversized soft cotton top " * 400)[:10_000]
     elif kind == "bad_type":
-        document["type"] = "catalog.product.archived"  # no such event type: deletions are valid events
+        document["type"] = "catalog.product.archived"  # no contract accepts it (deleted is a valid type now)
     elif kind == "missing_image":
         del data["image"]
     else:
-        payload = {"broken_image": lambda: b"corrupt\x00" + rng.bytes(int(rng.integers(64, 4096))),
-                   "truncated_image": lambda: image[: len(image) // 2],
-                   "too_many_pixels": _pixel_bomb}[kind]()
+        makers: dict[str, Callable[[], bytes]] = {
+            "broken_image": lambda: b"corrupt\x00" + rng.bytes(int(rng.integers(64, 4096))),
+            "truncated_image": lambda: image[: len(image) // 2],
+            "too_many_pixels": _pixel_bomb}
+        payload = makers[kind]()
         data["image"] = {"inline": base64.b64encode(payload).decode()}
 
 
 def _record(index: int, seed: int, kind: str, image_format: str, clock: Callable[[], datetime],
-            config: SyntheticConfig) -> GeneratedRecord:
+            config: SyntheticConfig, publish: ImagePublisher | None) -> GeneratedRecord:
     rng = np.random.default_rng((seed, index))
     expected = EXPECTED_ERRORS.get(kind)
     if kind in ("not_json", "nested_too_deep"):
         return GeneratedRecord(None, _garbage(kind, rng, index, seed), [CONTENT_TYPE], None, None, kind,
                                expected, None)
-    event, truth, image = _valid_event(index, seed, rng, image_format, clock, config)
+    event, truth, image = _valid_event(index, seed, rng, image_format, clock, config,
+                                       publish if kind == VALID else None)
     key = event.key
     if kind == VALID:
         return GeneratedRecord(key, event.to_bytes(), [CONTENT_TYPE], event.id, event.data.product_id, kind,
@@ -214,8 +225,12 @@ def _record(index: int, seed: int, kind: str, image_format: str, clock: Callable
 
 def generate(n: int, *, malformed_ratio: float = 0.0, seed: int = 0, image_format: str = "JPEG",
              clock: Callable[[], datetime] = _utc_now,
-             config: SyntheticConfig = DEFAULT_CONFIG) -> Iterator[GeneratedRecord]:
+             config: SyntheticConfig = DEFAULT_CONFIG,
+             image_url: ImagePublisher | None = None) -> Iterator[GeneratedRecord]:
     """``n`` records, lazily; exactly ``round(n * malformed_ratio)`` of them malformed.
+
+    With ``image_url``, each valid event carries ``image.url`` (what ``image_url`` returns for its product
+    id and image file) instead of inline bytes; malformed ones keep their inline payloads.
 
     ``config`` shapes the catalogue the valid events show (priors and drift); each valid record keeps
     the truth (label noise and missing labels are for datasets: traffic keeps the exact truth). The same
@@ -223,7 +238,7 @@ def generate(n: int, *, malformed_ratio: float = 0.0, seed: int = 0, image_forma
     """
     plan = malformed_plan(n, malformed_ratio, seed)  # checks the arguments now, not at the first next()
     log.debug("generating %d records, %d malformed, seed %d, drift %s", n, len(plan), seed, config.drift.knobs())
-    return (_record(i, seed, plan.get(i, VALID), image_format, clock, config) for i in range(n))
+    return (_record(i, seed, plan.get(i, VALID), image_format, clock, config, image_url) for i in range(n))
 
 
 def truth_line(record: GeneratedRecord) -> str | None:

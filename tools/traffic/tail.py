@@ -101,7 +101,8 @@ def _dead_letter(doc: dict[str, Any], text: Text) -> None:
 
 
 def _event(doc: dict[str, Any], text: Text) -> None:
-    data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
+    raw = doc.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
     image = data.get("image")
     if isinstance(image, dict) and isinstance(image.get("inline"), str):
         picture = f"inline {len(image['inline']) * 3 // 4 / 1024:.1f} KiB"

@@ -1,0 +1,1 @@
+"""Where guardrail figures come from: the topics themselves (built in) or a Prometheus server."""

@@ -1,0 +1,1 @@
+"""The rollout controller's process: ``tagstream rollout controller`` (``python -m services.controller``)."""

@@ -1,0 +1,60 @@
+"""Drill candidates: a copy of a version with its classes shuffled, in every head or in one."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from contracts import ReferenceProfile
+from model.drill import DrillError, drill_candidate
+from model.export import PROFILE_FILE, onnx_predictor, onnx_session
+from model.tritonconfig import DEFAULT_REPOSITORY, ONNX_FILE
+from modelspec.taxonomy import ATTRIBUTES
+from modelspec.tensors import INPUT_SHAPE, MODEL_NAME, output_name
+from tools.cli.main import app
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Path:
+    """A copy of the committed repository (version 1)."""
+    shutil.copytree(DEFAULT_REPOSITORY, tmp_path / "repository")
+    return tmp_path / "repository"
+
+
+def _labels(path: Path) -> dict[str, np.ndarray]:
+    images = np.random.default_rng(3).integers(0, 256, size=(64, *INPUT_SHAPE), dtype=np.uint8)
+    outputs = onnx_predictor(onnx_session(path))(images)
+    return {a.name: outputs[output_name(a.name)].argmax(axis=1) for a in ATTRIBUTES}
+
+
+def test_one_attributes_head_is_scrambled_and_the_others_are_untouched(repository: Path) -> None:
+    target = drill_candidate(repository, version=2, attribute="fabric")
+    before, after = _labels(repository / MODEL_NAME / "1" / ONNX_FILE), _labels(target / ONNX_FILE)
+    assert (before["fabric"] != after["fabric"]).all()
+    assert all(np.array_equal(before[a.name], after[a.name]) for a in ATTRIBUTES if a.name != "fabric")
+    profile = ReferenceProfile.model_validate_json((target / PROFILE_FILE).read_text())
+    assert profile.model.version == "2" and profile.reference_description.startswith("drill: version 1's profile")
+
+
+def test_every_head_is_scrambled_by_default_through_the_command(repository: Path) -> None:
+    result = CliRunner().invoke(app, ["model", "drill-candidate", "--version", "3", "--out", str(repository)])
+    assert result.exit_code == 0, result.output
+    before, after = _labels(repository / MODEL_NAME / "1" / ONNX_FILE), _labels(repository / MODEL_NAME / "3" /
+                                                                                   ONNX_FILE)
+    assert all((before[a.name] != after[a.name]).all() for a in ATTRIBUTES)
+
+
+@pytest.mark.parametrize(("kwargs", "says"), [
+    ({"version": 1}, "exists"),
+    ({"version": 2, "attribute": "colour"}, "no attribute 'colour'"),
+    ({"version": 2, "source": 9}, "no version to copy"),
+])
+def test_a_drill_that_cannot_be_written_says_why_and_leaves_nothing(repository: Path, kwargs: dict[str, object],
+                                                                     says: str) -> None:
+    with pytest.raises(DrillError, match=says):
+        drill_candidate(repository, version=kwargs.pop("version"), **kwargs)  # type: ignore[arg-type]
+    assert sorted(p.name for p in (repository / MODEL_NAME).iterdir() if p.is_dir()) == ["1"]
