@@ -2,7 +2,9 @@
 
 Fetching is waiting, decoding is work, and they never share a thread. A URL goes to the fetcher
 (:class:`Fetcher`: many fetches in flight, bounded per host, every failure an ``InputError`` naming
-``data.image.url``); when its bytes arrive they join the decode queue. An inline image joins the
+``data.image.url``), at most ``fetch_in_flight`` at a time: the rest wait here, in order, so that a
+fetch's deadline starts when the fetcher can start it, not while a backlog of a thousand polled events
+queues in front of it. When its bytes arrive they join the decode queue. An inline image joins the
 decode queue at once. ``decode_workers`` threads take what is ready from that queue, up to
 ``DECODE_CHUNK`` images at a time (never waiting for more), decode and shrink each
 (``modelspec.preprocess``), measure them together (``modelspec.features``: the drift summary every
@@ -16,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -108,8 +111,11 @@ class LoadStage:
             max_size=DECODE_CHUNK, max_wait_s=0.0, capacity=settings.max_in_flight + settings.max_poll_records)
         self._stop = threading.Event()
         self._draining = False
+        self._urls: queue.Queue[tuple[Valid, str, float]] = queue.Queue()
+        self._fetch_slots = threading.Semaphore(settings.fetch_in_flight)
         self._workers = [threading.Thread(target=self._run, name=f"decode-{i}", daemon=True)
                          for i in range(settings.decode_workers)]
+        self._workers.append(threading.Thread(target=self._start_fetches, name="fetch-start", daemon=True))
 
     def start(self) -> None:
         for worker in self._workers:
@@ -122,7 +128,7 @@ class LoadStage:
         if ref is None:  # the contract allows it only for deletions, which never come here
             self._on_failed(valid, InputError(ErrorCode.IMAGE_MISSING, "event has no image", field="data.image"))
         elif ref.url is not None:
-            self._fetcher.fetch(ref.url).add_done_callback(partial(self._fetched, valid, started))
+            self._urls.put((valid, ref.url, started))
         else:
             self._queue.put(_Queued(valid, None, started))
 
@@ -133,13 +139,47 @@ class LoadStage:
         for worker in self._workers:
             worker.join(timeout=30 if wait else 1)
 
+    def _start_fetches(self) -> None:
+        """Hand URLs to the fetcher in order, each when a slot is free (a finished fetch frees its slot)."""
+        try:
+            while not self._stop.is_set():
+                try:
+                    valid, url, started = self._urls.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                while not self._fetch_slots.acquire(timeout=0.1):
+                    if self._stop.is_set():
+                        return
+                if not self._owns(valid):  # a rebalance took it while it waited
+                    self._fetch_slots.release()
+                    continue
+                self._fetcher.fetch(url).add_done_callback(partial(self._fetched, valid, started))
+        except Exception as e:  # a bug here must stop the pipeline, not leave its events in flight forever
+            log.exception("the load stage failed")
+            self._on_fatal(e)
+
     def _fetched(self, valid: Valid, started: float, future: Future[bytes]) -> None:
-        """On the fetcher's thread: queue the bytes for decoding, or hand on the failure."""
+        self._fetch_slots.release()
+        self._arrived(valid, started, future)
+
+    def _arrived(self, valid: Valid, started: float, future: Future[bytes]) -> None:
+        """On the fetcher's thread: queue the bytes for decoding, or hand on the failure.
+
+        A failure that is the event's (an ``InputError``: forbidden, unreachable, timed out, too large) is
+        dead-lettered. Any other (the fetcher stopped, the fetch was cancelled) is not: while the pipeline
+        stops, the event stays uncommitted and is re-delivered; otherwise the pipeline stops on it.
+        """
         try:
             try:
                 raw = within_limit(future.result(), self.settings.image_max_bytes, URL_FIELD)
-            except Exception as e:  # noqa: BLE001 -- every fetch failure is the event's (an InputError) or a bug
+            except InputError as e:
                 self._fail(valid, e)
+                return
+            except Exception as e:  # noqa: BLE001 -- the fetcher's own failure (stopped, cancelled), not the event's
+                if not self._stop.is_set():
+                    log.error("the image fetcher failed on %s: %s: %s", valid.received.position,
+                              type(e).__name__, e)
+                    self._on_fatal(e)
                 return
             if not self._stop.is_set():  # else the event stays in flight and is re-delivered
                 self._queue.put(_Queued(valid, raw, started))

@@ -25,10 +25,9 @@ from pydantic_settings import SettingsError
 from runtime import kafka
 from runtime.health import HealthServer
 from runtime.logs import configure
-from services.tagger.fetch import FetchPolicy
+from services.tagger.fetch import FetchPolicy, ImageFetcher
 from services.tagger.inference import TritonTagger
 from services.tagger.pipeline import Tagger
-from services.tagger.pooled_fetch import ImageFetcher
 from services.tagger.settings import TaggerSettings
 
 log = logging.getLogger("services.tagger")

@@ -50,6 +50,8 @@ class TaggerSettings(KafkaSettings):
     image_max_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest image file, inline or fetched")
     image_max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="largest image in pixels (width x height)")
     fetch_timeout_s: float = Field(5.0, gt=0, description="timeout of one image download")
+    fetch_in_flight: int = Field(256, ge=1, description="image fetches handed to the fetcher at once; the rest "
+                                                        "wait their turn before their deadline starts")
     url_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list,
                                        description="exact host:port (or host) allowed to resolve to internal "
                                                    "addresses; empty: only public addresses are fetched")

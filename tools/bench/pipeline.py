@@ -10,7 +10,7 @@ On a private stack (temporary state directory, free ports) it measures, with the
 5. latency: fresh events paced at half the end-to-end rate; event time to tag read from ``catalog.tags``;
 6. CPU: the idle tagger is handed a fresh backlog; its process's CPU time (``/proc/<pid>/stat``, every thread)
    until the last tag, per event;
-7. URL path: every image behind a loopback host that answers after 50 ms (``tools.bench.imagehost``); the
+7. URL path: every image behind a loopback host that answers after 50 ms (``tools.traffic.imagehost``); the
    tagger is restarted on a backlog of such events and drains it as in 4.
 
 ``ratio`` = end-to-end rate / slowest component rate; ``url_ratio`` = URL end-to-end rate / inline end-to-end
@@ -43,9 +43,9 @@ from runtime.settings import KafkaSettings
 from services.tagger.inference import TritonTagger
 from services.tagger.load import DECODE_CHUNK, inline_bytes, measured
 from services.tagger.settings import TaggerSettings
-from tools.bench.imagehost import ImageHost
 from tools.stack import LocalStack
 from tools.stack.ports import private_settings
+from tools.traffic.imagehost import ImageHost
 from tools.traffic.produce import produce
 from tools.traffic.synthetic import GeneratedRecord, generate
 
@@ -199,18 +199,16 @@ def _triton_counts(metrics_port: int) -> tuple[int, int]:
     return counts["nv_inference_request_success"], counts["nv_inference_exec_count"]
 
 
-def url_records(records: list[GeneratedRecord], host_images: dict[str, bytes], host: ImageHost,
-                ) -> list[GeneratedRecord]:
-    """The same events with each inline image moved behind ``host`` (its body stored in ``host_images``)."""
+def url_records(records: list[GeneratedRecord], host: ImageHost) -> list[GeneratedRecord]:
+    """The same events with each inline image moved behind ``host``."""
     moved = []
     for record in records:
         event = CatalogEvent.model_validate_json(record.value)
         if event.data.image is None or event.data.image.inline is None:
             moved.append(record)
             continue
-        path = f"/{event.data.product_id}.img"
-        host_images[path] = base64.b64decode(event.data.image.inline)
-        data = event.data.model_copy(update={"image": ImageRef(url=host.url(path))})
+        url = host.put(f"{event.data.product_id}.jpg", base64.b64decode(event.data.image.inline))
+        data = event.data.model_copy(update={"image": ImageRef(url=url)})
         moved.append(replace(record, value=event.model_copy(update={"data": data}).to_bytes()))
     return moved
 
@@ -243,9 +241,7 @@ def _cpu_per_event(local: LocalStack, records: list[GeneratedRecord]) -> float:
 
 def run(events: int = 2000, seed: int = 7, progress: bool = True) -> PipelineFigures:
     tagger = TaggerSettings()
-    hosted: dict[str, bytes] = {}  # filled before any URL event is sent
-    with tempfile.TemporaryDirectory(prefix="tagstream-bench-") as tmp, \
-            ImageHost(hosted, delay_s=URL_DELAY_S) as host:
+    with tempfile.TemporaryDirectory(prefix="tagstream-bench-") as tmp, ImageHost(delay_s=URL_DELAY_S) as host:
         settings = private_settings(Path(tmp), taggers=1, broker_storage="memory",
                                     tagger_env={"TAGSTREAM_URL_ALLOW_HOSTS": host.address})
         metrics = settings.triton_metrics_port
@@ -287,7 +283,7 @@ def run(events: int = 2000, seed: int = 7, progress: bool = True) -> PipelineFig
 
             cpu_ms = _cpu_per_event(local, list(generate(events, seed=seed + 2)))
             local.stop_component("tagger-0")
-            url_rate = _drain_rate(local, url_records(list(generate(events, seed=seed + 3)), hosted, host))
+            url_rate = _drain_rate(local, url_records(list(generate(events, seed=seed + 3)), host))
 
     rates = {"broker": broker_rate, "preprocess": preprocess_rate, "triton": triton_rate}
     slowest = min(rates, key=rates.__getitem__)

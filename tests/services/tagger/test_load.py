@@ -60,10 +60,19 @@ class _Fetcher:
 
     def __init__(self) -> None:
         self.futures: dict[str, Future[bytes]] = {}
+        self.asked = threading.Condition()
 
     def fetch(self, url: str) -> Future[bytes]:
-        self.futures[url] = Future()
-        return self.futures[url]
+        with self.asked:
+            self.futures[url] = Future()
+            self.asked.notify_all()
+            return self.futures[url]
+
+    def future(self, url: str) -> Future[bytes]:
+        """The fetch of ``url``, once the load stage has asked for it."""
+        with self.asked:
+            assert self.asked.wait_for(lambda: url in self.futures, timeout=10)
+            return self.futures[url]
 
 
 class _Sink:
@@ -109,7 +118,7 @@ def test_a_fetched_image_is_decoded_measured_and_judged_when_its_bytes_arrive() 
     url = "https://images.example.com/a.png"
     stage.load(_valid(ImageRef(url=url)))
     assert sink.loaded == []  # nothing waits for the network on the caller's thread
-    fetcher.futures[url].set_result(PNG)
+    fetcher.future(url).set_result(PNG)
     sink.wait(1)
     stage.stop()
     [loaded] = sink.loaded
@@ -124,7 +133,7 @@ def test_a_failed_fetch_is_handed_on_with_its_input_error() -> None:
     stage = _stage(fetcher, sink)
     url = "https://images.example.com/gone.png"
     stage.load(_valid(ImageRef(url=url)))
-    fetcher.futures[url].set_exception(InputError(ErrorCode.IMAGE_URL_FAILED, "HTTP 404", field="data.image.url"))
+    fetcher.future(url).set_exception(InputError(ErrorCode.IMAGE_URL_FAILED, "HTTP 404", field="data.image.url"))
     sink.wait(1)
     stage.stop()
     [(_, error)] = sink.failed
@@ -136,7 +145,7 @@ def test_a_fetched_body_over_the_limit_is_refused_naming_the_url_field() -> None
     stage = _stage(fetcher, sink)
     url = "https://images.example.com/huge.png"
     stage.load(_valid(ImageRef(url=url)))
-    fetcher.futures[url].set_result(PNG + bytes(100))
+    fetcher.future(url).set_result(PNG + bytes(100))
     sink.wait(1)
     stage.stop()
     [(_, error)] = sink.failed
@@ -160,10 +169,32 @@ def test_work_of_a_revoked_partition_is_dropped_before_decoding() -> None:
     stage = _stage(fetcher, sink, owns=lambda _: owned.is_set())
     url = "https://images.example.com/a.png"
     stage.load(_valid(ImageRef(url=url)))
+    fetch = fetcher.future(url)
     owned.clear()  # a rebalance took the partition while the fetch was in flight
-    fetcher.futures[url].set_result(PNG)
+    fetch.set_result(PNG)
     stage.stop()
     assert sink.loaded == [] and sink.failed == []
+
+
+def test_fetches_wait_for_a_slot_and_one_revoked_meanwhile_is_never_fetched() -> None:
+    fetcher, sink = _Fetcher(), _Sink()
+    revoked: set[str] = set()
+    stage = LoadStage(fetcher, TaggerSettings(fetch_in_flight=2), owns=lambda v: v.event.id not in revoked,
+                      on_loaded=sink.on_loaded, on_failed=sink.on_failed, on_fatal=sink.fatal.append)
+    stage.start()
+    urls = [f"https://images.example.com/{i}.png" for i in range(4)]
+    for i, url in enumerate(urls):
+        stage.load(_valid(ImageRef(url=url), offset=i))
+    first, second = fetcher.future(urls[0]), fetcher.future(urls[1])
+    assert set(fetcher.futures) == set(urls[:2])  # two slots: the others wait, their deadlines not started
+    revoked.add("e-2")  # a rebalance took the third event's partition while it waited
+    first.set_result(PNG)
+    fetcher.future(urls[3]).set_result(PNG)
+    second.set_result(PNG)
+    sink.wait(3)
+    stage.stop()
+    assert urls[2] not in fetcher.futures
+    assert sorted(item.valid.event.id for item in sink.loaded) == ["e-0", "e-1", "e-3"]
 
 
 def test_images_decoded_together_are_measured_as_each_would_be_alone() -> None:
@@ -173,9 +204,30 @@ def test_images_decoded_together_are_measured_as_each_would_be_alone() -> None:
     for i, url in enumerate(urls):
         stage.load(_valid(ImageRef(url=url), offset=i))
     for url in urls:  # all ready at once: the decode threads take them in chunks
-        fetcher.futures[url].set_result(PNG)
+        fetcher.future(url).set_result(PNG)
     sink.wait(len(urls))
     stage.stop()
     alone = measured([decode(PNG, max_pixels=10**7)], TaggerSettings())[0]
     assert len(sink.loaded) == len(urls)
     assert all((item.features, item.quality) == (alone.features, alone.quality) for item in sink.loaded)
+
+
+def test_a_fetch_that_fails_for_the_fetchers_own_reason_is_not_dead_lettered_but_stops_the_pipeline() -> None:
+    fetcher, sink = _Fetcher(), _Sink()
+    stage = _stage(fetcher, sink)
+    url = "https://images.example.com/a.png"
+    stage.load(_valid(ImageRef(url=url)))
+    fetcher.future(url).set_exception(RuntimeError("the fetcher's event loop died"))
+    stage.stop()
+    assert sink.failed == []  # not the event's fault: no dead letter
+    assert [type(e) for e in sink.fatal] == [RuntimeError]  # the restart policy decides
+
+
+def test_a_fetch_cut_short_while_stopping_leaves_the_event_for_redelivery() -> None:
+    fetcher, sink = _Fetcher(), _Sink()
+    stage = _stage(fetcher, sink)
+    url = "https://images.example.com/a.png"
+    stage.load(_valid(ImageRef(url=url)))
+    stage.stop()
+    fetcher.future(url).cancel()
+    assert sink.failed == [] and sink.fatal == [] and sink.loaded == []

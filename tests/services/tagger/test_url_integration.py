@@ -1,6 +1,6 @@
 """Images behind URLs, against the real broker and the real Triton: a host that answers after 50 ms, and a tarpit.
 
-The image hosts are loopback servers (``tools.bench.imagehost``), so the taggers are told to allow
+The image hosts are loopback servers (``tools.traffic.imagehost``), so the taggers are told to allow
 them (``TAGSTREAM_URL_ALLOW_HOSTS``); every other SSRF check still applies.
 """
 
@@ -13,8 +13,8 @@ import pytest
 
 from contracts import CatalogEvent, DeadLetter, ErrorCode
 from tests.services.tagger.streams import OutputReader
-from tools.bench.imagehost import ImageHost
 from tools.bench.pipeline import url_records
+from tools.traffic.imagehost import ImageHost, Mode
 from tools.traffic.produce import produce
 from tools.traffic.synthetic import GeneratedRecord, generate
 
@@ -36,17 +36,18 @@ def _event_time(record: GeneratedRecord) -> datetime:
 
 
 def test_every_event_is_tagged_when_every_image_is_behind_a_host_that_answers_after_50_ms(stack_factory):
-    images: dict[str, bytes] = {}
-    with ImageHost(images, delay_s=DELAY_S) as host:
+    with ImageHost(delay_s=DELAY_S) as host:
         stack = stack_factory(tagger_env=_env(host))
-        records = url_records(list(generate(EVENTS, seed=71)), images, host)
+        records = url_records(list(generate(EVENTS, seed=71)), host)
         produce(stack.kafka_settings(), records, progress=False)
         reader = OutputReader(stack.kafka_settings())
         seen = reader.until(lambda s: s.tagged_ids >= {r.event_id for r in records}, timeout_s=180)
         assert seen.dead == []
-        assert host.requests >= EVENTS
+        stats = host.stats()
+        assert stats.requests >= EVENTS
         assert all(tag.timings.preprocess_ms >= DELAY_S * 1000 for tag in seen.tags)  # the wait was real
-        print(f"{EVENTS} URL events tagged over {host.connections} connections to the image host")
+        print(f"{EVENTS} URL events tagged over {stats.connections} connections to the image host, at most "
+              f"{stats.max_active_requests} requests at once")
 
 
 def _original_id(letter: DeadLetter) -> str:
@@ -54,11 +55,10 @@ def _original_id(letter: DeadLetter) -> str:
 
 
 def test_a_tarpit_serving_a_tenth_of_the_images_costs_only_its_own_events(stack_factory):
-    images: dict[str, bytes] = {}
-    with ImageHost(images, delay_s=DELAY_S) as host, ImageHost(images, tarpit=True) as tarpit:
+    with ImageHost(delay_s=DELAY_S) as host, ImageHost(mode=Mode.HEADERS) as tarpit:  # headers, then no body
         stack = stack_factory(tagger_env=_env(host, tarpit))
         generated = list(generate(EVENTS, seed=72))
-        records = [url_records([r], images, tarpit if i % 10 == 0 else host)[0] for i, r in enumerate(generated)]
+        records = [url_records([r], tarpit if i % 10 == 0 else host)[0] for i, r in enumerate(generated)]
         stuck = {r.event_id for r in generated[::10]}
         sent_at = {r.event_id: _event_time(r) for r in records}
         produce(stack.kafka_settings(), records, progress=False)
@@ -66,7 +66,7 @@ def test_a_tarpit_serving_a_tenth_of_the_images_costs_only_its_own_events(stack_
         others = {r.event_id for r in records} - stuck
         seen = reader.until(lambda s: s.tagged_ids >= others and len(s.dead) >= len(stuck), timeout_s=180)
         assert seen.tagged_ids == others
-        assert len(stuck) == EVENTS // 10 and tarpit.requests >= len(stuck)
+        assert len(stuck) == EVENTS // 10 and tarpit.stats().requests >= 1
         assert {_original_id(letter) for letter in seen.dead} == stuck
         timed_out = [letter for letter in seen.dead if "timed out" in letter.error.message]
         assert timed_out  # the tarpit's first images waited out their whole deadline
