@@ -10,7 +10,7 @@ QUIET_PIP := sed "/is ignored: it is neither a file nor a directory/d"
 
 # mypy runs on the packages that pass it; add services.tagger here once it does (`$(BIN)/mypy` alone checks
 # every package pyproject.toml names). Imports into other packages are followed for their types, not judged.
-TYPED := contracts modelspec runtime model monitoring rollout services.tritonhost services.controller tools
+TYPED := contracts modelspec runtime model monitoring rollout services.tagger services.tritonhost services.controller tools
 
 .PHONY: install system-deps demo test imports types bench lint schemas down clean
 
