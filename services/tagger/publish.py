@@ -82,10 +82,6 @@ class PublishStage:
                 del self._tickets[key]
             self._send(self._order.forget(partitions))
 
-    def waiting(self) -> int:
-        with self._lock:
-            return self._order.waiting()
-
     def _dead_letter(self, received: Received, stage: Stage, error: BaseException, *, ordered: bool) -> None:
         if policy.decide(stage, error) is Action.STOP:
             self._on_fatal(error)
