@@ -6,10 +6,14 @@ from contracts.errors import TagstreamError
 
 
 class InferenceUnavailable(TagstreamError):
-    """Triton cannot answer right now. Not the event's fault: pause, back off, retry."""
+    """Triton cannot answer right now. Not the event's fault: pause, back off, retry.
+
+    ``retry_after_s`` is how long the server asked us to wait, when it said; the infer stage waits at least
+    that long and at least its own backoff (``policy.retry_wait``).
+    """
 
     code = "inference_unavailable"
 
-    def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message, hint="check `tagstream status` and the Triton log")
         self.retry_after_s = retry_after_s

@@ -1,85 +1,87 @@
-"""Build the messages the tagger produces: a ``TagPrediction`` per tagged event, a ``DeadLetter`` per bad one."""
+"""The records the tagger produces, built from the stages' data: tags, review items, tombstones, dead letters.
+
+Every record is an :class:`Output` (topic, key, value); the publish stage sends an event's outputs
+together and counts the event done when all of them are acknowledged.
+
+- A published answer gives a ``TagPrediction`` on ``catalog.tags`` and, when it needs review, a
+  ``ReviewItem`` of kind doubt on ``catalog.review`` (:func:`review_items`; an audit share of confident
+  tags is another kind the same function can add). Both are written by ``wire.py``.
+- A shadow answer gives a ``TagPrediction`` on ``catalog.tags.shadow`` only.
+- A deletion gives a tombstone: the product's key and a null value on ``catalog.tags``.
+- A bad event gives a ``DeadLetter`` with the original bytes and the reason.
+"""
 
 from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from kafka import TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
-
-from contracts import (
-    CatalogEvent,
-    DeadLetter,
-    ErrorInfo,
-    FeatureSummary,
-    ModelRef,
-    RolloutArm,
-    RolloutRef,
-    SourcePosition,
-    TagPrediction,
-    Timings,
-)
+from contracts import CatalogEvent, DeadLetter, ErrorInfo, ReviewKind, RolloutArm, SourcePosition, Topics
 from modelspec.errors import InputError
-from modelspec.preprocess import DecodedImage
+from services.tagger import wire
 from services.tagger.postprocess import Tagged
+from services.tagger.work import Inferred, Received, Valid
+
+
+@dataclass(frozen=True)
+class Output:
+    """One record to produce. ``value`` None is a tombstone."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+
+
+def tag_outputs(item: Inferred) -> list[Output]:
+    """Every record one tagged event gives: per answer its tag, and review items for the published one."""
+    valid, loaded = item.loaded.valid, item.loaded
+    event, key, tagged_at = valid.event, valid.key, datetime.now(UTC)
+    outputs = []
+    for answer in item.answers:
+        tag = wire.tag_document(event, answer.tagged, model=answer.model, revision=valid.route.revision,
+                                arm=answer.arm, received_at=valid.received.received_at, tagged_at=tagged_at,
+                                preprocess_ms=loaded.preprocess_ms, inference_ms=answer.inference_ms,
+                                features=loaded.features)
+        if answer.arm is RolloutArm.SHADOW:
+            outputs.append(Output(Topics.TAGS_SHADOW.name, key, wire.to_bytes(tag)))
+            continue
+        outputs.append(Output(Topics.TAGS.name, key, wire.to_bytes(tag)))
+        outputs.extend(Output(Topics.REVIEW.name, key, wire.to_bytes(review))
+                       for review in review_items(tag, answer.tagged, event))
+    return outputs
+
+
+def review_items(tag: dict[str, Any], tagged: Tagged, event: CatalogEvent) -> list[dict[str, Any]]:
+    """``ReviewItem`` documents for one published tag: a doubt about the attributes that need review, with the
+    product as the event gave it. (An audit sample of confident tags is the other kind to add here.)"""
+    if not tagged.needs_review:
+        return []
+    doubt = wire.review_document(tag, event, ReviewKind.DOUBT, tagged.needs_review)
+    return [doubt] if doubt is not None else []
+
+
+def tombstone(valid: Valid) -> Output:
+    """The deleted product's key with a null value: compacted and upserting consumers drop the product."""
+    return Output(Topics.TAGS.name, valid.key, None)
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-@dataclass
-class Work:
-    """One record on its way through the pipeline."""
-
-    tp: TopicPartition
-    record: ConsumerRecord
-    received_at: datetime
-    event: CatalogEvent | None = None
-    image: DecodedImage | None = None
-    preprocess_ms: float = 0.0
-
-    @property
-    def position(self) -> str:
-        return f"{self.tp.topic}[{self.tp.partition}]@{self.record.offset}"
-
-
-def prediction(work: Work, tagged: Tagged, *, features: FeatureSummary, model: ModelRef, rollout: RolloutRef,
-               inference_ms: float) -> TagPrediction:
-    """The tag of one event: what the model said, whether and why it needs review, and how long it took."""
-    assert work.event is not None
-    data = work.event.data
-    return TagPrediction(
-        event_id=work.event.id,
-        product_id=data.product_id,
-        merchant_id=data.merchant_id,
-        model=model,
-        rollout=rollout,
-        attributes=tagged.attributes,
-        needs_review=tagged.needs_review,
-        review_reasons=tagged.review_reasons,
-        ood_score=tagged.ood_score,
-        timings=Timings(event_time=work.event.time, received_at=work.received_at, tagged_at=datetime.now(UTC),
-                        preprocess_ms=work.preprocess_ms, inference_ms=inference_ms),
-        features=features,
-    )
-
-
-STABLE = RolloutRef(revision=0, arm=RolloutArm.STABLE)
-
-
-def dead_letter(work: Work, error: InputError, *, group: str, max_original_bytes: int) -> DeadLetter:
-    record = work.record
+def dead_letter(received: Received, error: InputError, *, group: str, max_original_bytes: int) -> Output:
+    record = received.record
     value = record.value or b""
-    return DeadLetter(
+    letter = DeadLetter(
         original_value_b64=_b64(value[:max_original_bytes]),
         original_truncated=len(value) > max_original_bytes,
         original_key_b64=_b64(record.key) if record.key is not None else None,
         original_headers=[(k, _b64(v or b"")) for k, v in record.headers or []],
-        source=SourcePosition(topic=work.tp.topic, partition=work.tp.partition, offset=record.offset),
+        source=SourcePosition(topic=received.tp.topic, partition=received.tp.partition, offset=record.offset),
         error=ErrorInfo(code=error.error_code, message=error.message, field=error.field),
         consumer_group=group,
         time=datetime.now(UTC),
     )
+    return Output(Topics.DEAD_LETTERS.name, record.key, letter.to_bytes())

@@ -16,6 +16,7 @@ REVIEWS_BY_REASON = Counter("tagstream_reviews_total",
                             ["reason"])
 for _reason in ReviewReason:  # the fixed label set, every series present from the start
     REVIEWS_BY_REASON.labels(_reason.value)
+TOMBSTONES = Counter("tagstream_tombstones_total", "Tombstones (null tags) acknowledged for deleted products")
 DEAD_LETTERS = Counter("tagstream_dead_letters_total", "Records sent to the dead-letter topic", ["code"])
 TRITON_ERRORS = Counter("tagstream_triton_errors_total", "Failed Triton calls (retried, never dead-lettered)")
 COMMITS = Counter("tagstream_commits_total", "Offset commits", ["result"])

@@ -9,25 +9,44 @@ One rule decides review, per image:
 
 Any reason but ``low_confidence`` concerns the whole image: then every attribute needs review, since
 nothing in the tag can be trusted. A tag needs review exactly when it has a reason.
+
+Attributes are kept in their wire form (``contracts.AttributeTag`` as plain JSON-ready dicts): building
+one pydantic object per label and score cost more CPU than the rest of a tag together (see ``wire.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 
-from contracts import AttributeTag, LabelScore, ReviewReason
+from contracts import ReviewReason
 from modelspec.taxonomy import ATTRIBUTE_NAMES, ATTRIBUTES
 from modelspec.tensors import OOD_OUTPUT, output_name
+
+
+class LabelScoreJson(TypedDict):
+    """``contracts.LabelScore`` as JSON."""
+
+    label: str
+    score: float
+
+
+class AttributeJson(TypedDict):
+    """``contracts.AttributeTag`` as JSON."""
+
+    label: str
+    confidence: float
+    top_k: list[LabelScoreJson]
 
 
 @dataclass(frozen=True)
 class Tagged:
     """What the model says about one image, and whether a person should check it."""
 
-    attributes: dict[str, AttributeTag]
+    attributes: dict[str, AttributeJson]
     needs_review: list[str]
     review_reasons: list[ReviewReason]
     ood_score: float | None  # None when the model gave no valid score
@@ -70,20 +89,22 @@ def to_tags(outputs: dict[str, np.ndarray], *, top_k: int, threshold: Callable[[
 
 
 def _heads(outputs: dict[str, np.ndarray], n: int, top_k: int, threshold: Callable[[str], float],
-           ) -> tuple[list[dict[str, AttributeTag]], list[list[str]]]:
-    """Every row's attribute tags, and the attributes under their confidence threshold."""
-    tags: list[dict[str, AttributeTag]] = [{} for _ in range(n)]
+           ) -> tuple[list[dict[str, AttributeJson]], list[list[str]]]:
+    """Every row's attribute tags, and the attributes under their confidence threshold. A NaN probability
+    counts as 0 (the model vouches for nothing there)."""
+    tags: list[dict[str, AttributeJson]] = [{} for _ in range(n)]
     low: list[list[str]] = [[] for _ in range(n)]
     for attribute in ATTRIBUTES:
-        probs = outputs[output_name(attribute.name)]
+        probs = np.nan_to_num(outputs[output_name(attribute.name)], nan=0.0)
         k = min(top_k, attribute.size)
         top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         scores = np.take_along_axis(probs, top, axis=1).clip(0.0, 1.0).tolist()
         limit = threshold(attribute.name)
-        for row in range(n):
-            labels = [attribute.classes[i] for i in top[row]]
-            alternatives = [LabelScore(label=lab, score=s) for lab, s in zip(labels, scores[row], strict=True)]
-            tags[row][attribute.name] = AttributeTag(label=labels[0], confidence=scores[row][0], top_k=alternatives)
-            if scores[row][0] < limit:
-                low[row].append(attribute.name)
+        classes, name = attribute.classes, attribute.name
+        for row, (indices, row_scores) in enumerate(zip(top.tolist(), scores, strict=True)):
+            alternatives: list[LabelScoreJson] = [{"label": classes[i], "score": s}
+                                                  for i, s in zip(indices, row_scores, strict=True)]
+            tags[row][name] = {"label": classes[indices[0]], "confidence": row_scores[0], "top_k": alternatives}
+            if row_scores[0] < limit:
+                low[row].append(name)
     return tags, low

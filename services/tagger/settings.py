@@ -28,12 +28,21 @@ class TaggerSettings(KafkaSettings):
 
     batch_max_size: int = Field(32, ge=1, le=1024, description="most images in one Triton request")
     batch_max_wait_ms: float = Field(5.0, ge=0, description="longest a ready image waits for its batch to fill")
-    decode_workers: int = Field(2, ge=1, le=64, description="threads that fetch and decode images")
+    decode_workers: int = Field(2, ge=1, le=64, description="threads that decode images (fetching has its own)")
     inference_workers: int = Field(2, ge=1, le=16, description="batches in flight to Triton at once")
     max_in_flight: int = Field(1024, ge=1, description="events read but not yet acknowledged; above it, pause")
     max_poll_records: int = Field(256, ge=1, description="records one poll may return")
+    produce_batch_bytes: int = Field(1024 * 1024, ge=1024,
+                                     description="most bytes the producer puts in one batch per partition; a review "
+                                                 "item carries the event's image, so kafka-python's 16 KiB would "
+                                                 "send one request (and wake its sender) per two or three records")
+    produce_linger_ms: float = Field(5.0, ge=0, description="longest a produced record waits for its batch to fill")
     commit_interval_ms: int = Field(1000, ge=10, description="how often acknowledged offsets are committed")
     drain_timeout_s: float = Field(30.0, gt=0, description="on SIGTERM, how long to wait for in-flight events")
+    rebalance_drain_s: float = Field(5.0, gt=0, description="on a rebalance, how long the revoked partitions' "
+                                                           "in-flight events may take to finish before what is "
+                                                           "acknowledged is committed; the rest is re-delivered "
+                                                           "to the next owner")
     session_timeout_ms: int = Field(10_000, ge=1000, description="consumer group session timeout")
     heartbeat_interval_ms: int = Field(3_000, ge=100, description="consumer group heartbeat interval")
 
@@ -41,6 +50,8 @@ class TaggerSettings(KafkaSettings):
     image_max_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest image file, inline or fetched")
     image_max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="largest image in pixels (width x height)")
     fetch_timeout_s: float = Field(5.0, gt=0, description="timeout of one image download")
+    fetch_in_flight: int = Field(256, ge=1, description="image fetches handed to the fetcher at once; the rest "
+                                                        "wait their turn before their deadline starts")
     url_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list,
                                        description="exact host:port (or host) allowed to resolve to internal "
                                                    "addresses; empty: only public addresses are fetched")

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from contracts import CatalogEvent, ErrorCode
+from contracts import CatalogEvent, ErrorCode, EventType
 from contracts.events import from_binary_mode, is_binary_mode
 from modelspec.errors import InputError
 
@@ -68,13 +68,14 @@ def parse_event(value: bytes | None, headers: list[tuple[str, bytes]] | None, *,
             raise InputError(ErrorCode.BINARY_MODE_INVALID,
                              "binary-mode CloudEvent: the value must be the JSON object of `data`", field="data")
         raw = from_binary_mode(headers or [], document)
-        document = {"data": document}
+        event_type = next((v.decode("utf-8", errors="replace") for k, v in headers or [] if k == "ce_type"), None)
+        document = {"type": event_type, "data": document}
     else:
         raw = value
     if not isinstance(document, dict):
         raise InputError(ErrorCode.CONTRACT_VIOLATION, "event must be a JSON object", field="(root)")
     data = document.get("data")
-    if isinstance(data, dict) and data.get("image") is None:
+    if isinstance(data, dict) and data.get("image") is None and document.get("type") != EventType.DELETED.value:
         raise InputError(ErrorCode.IMAGE_MISSING, "event has no image: give data.image.url or data.image.inline",
                          field="data.image")
     try:

@@ -7,45 +7,54 @@ On a private stack (temporary state directory, free ports) it measures, with the
    images/s;
 3. Triton: batches of the tagger's batch size from the tagger's number of threads, images/s;
 4. end to end: a real tagger process drains the backlog; rate = events / (last tag - first receipt);
-5. latency: fresh events paced at half the end-to-end rate; event time to tag read from ``catalog.tags``.
+5. latency: fresh events (made beforehand, stamped as they are sent) paced at half the end-to-end rate; event
+   time to tag read from ``catalog.tags``;
+6. CPU: the idle tagger is handed a fresh backlog; its process's CPU time (``/proc/<pid>/stat``, every thread)
+   until the last tag, per event;
+7. URL path: every image behind a loopback host that answers after 50 ms (``tools.traffic.imagehost``); the
+   tagger is restarted on a backlog of such events and drains it as in 4.
 
-``ratio`` = end-to-end rate / slowest component rate. Triton's own metrics say whether it batched
-on the server (executions fewer than requests), for the tagger's full batches and for many small
-concurrent requests (batch 4 from 8 threads, as from many replicas).
+``ratio`` = end-to-end rate / slowest component rate; ``url_ratio`` = URL end-to-end rate / inline end-to-end
+rate. Triton's own metrics say whether it batched on the server (executions fewer than requests), for the
+tagger's full batches and for many small concurrent requests (batch 4 from 8 threads, as from many replicas).
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from kafka import KafkaConsumer, TopicPartition
 
-from contracts import CatalogEvent, ErrorCode, TagPrediction, Topic, Topics
-from modelspec import quality
+from contracts import CatalogEvent, ErrorCode, ImageRef, TagPrediction, Topic, Topics
 from modelspec.errors import InputError
-from modelspec.features import feature_summaries, measure
-from modelspec.preprocess import decode, stack
+from modelspec.preprocess import DecodedImage, decode, stack
 from runtime import kafka
-from services.tagger.fetch import FetchPolicy, SafeFetcher
+from runtime.settings import KafkaSettings
 from services.tagger.inference import TritonTagger
-from services.tagger.load import image_bytes
+from services.tagger.load import DECODE_CHUNK, inline_bytes, measured
 from services.tagger.settings import TaggerSettings
 from tools.stack import LocalStack
 from tools.stack.ports import private_settings
+from tools.traffic.imagehost import ImageHost
 from tools.traffic.produce import produce
 from tools.traffic.synthetic import GeneratedRecord, generate
 
 log = logging.getLogger(__name__)
 PASSTHROUGH = Topic("bench.passthrough")
+#: How long the bench's image host waits before it answers, as a CDN across a network would.
+URL_DELAY_S = 0.05
 
 
 @dataclass
@@ -70,6 +79,9 @@ class PipelineFigures:
     triton_alone_executions: int
     triton_small_requests: int
     triton_small_executions: int
+    tagger_cpu_ms_per_event: float
+    url_end_to_end_rate: float
+    url_ratio: float
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -97,32 +109,26 @@ def _broker_rate(stack_: LocalStack, n: int) -> float:
     return n / elapsed
 
 
-def preprocess_all(events: list[CatalogEvent], threads: int, settings: TaggerSettings, batch: int, *,
-                   clock: Callable[[], float] = time.perf_counter) -> tuple[float, list]:
-    """Decode every event's image on ``threads`` threads, then summarise and check them in batches, as the
-    tagger does; returns (images per second of ``clock``, the decoded images)."""
-    fetcher = SafeFetcher(FetchPolicy())
+def preprocess_all(events: list[CatalogEvent], threads: int, settings: TaggerSettings, *,
+                   clock: Callable[[], float] = time.perf_counter) -> tuple[float, list[DecodedImage]]:
+    """Load every event's inline image as the tagger's decode threads do (base64, decode and resize each, then
+    the feature summary and quality check of a chunk at once), on ``threads`` threads; returns (images per
+    second of ``clock``, the images)."""
 
-    def one(event: CatalogEvent):
-        if event.data.image is None:  # the bench sends no deletions; the tagger dead-letters an imageless event
-            raise InputError(ErrorCode.IMAGE_MISSING, f"event {event.id} has no image", field="data.image")
-        return decode(image_bytes(event.data.image, fetcher, settings.image_max_bytes),
-                      max_pixels=settings.image_max_pixels)
+    def chunk(part: list[CatalogEvent]) -> list[DecodedImage]:
+        images = []
+        for event in part:
+            if event.data.image is None:  # the bench sends no deletions; the tagger dead-letters an imageless event
+                raise InputError(ErrorCode.IMAGE_MISSING, f"event {event.id} has no image", field="data.image")
+            raw = inline_bytes(event.data.image, settings.image_max_bytes)
+            images.append(decode(raw, max_pixels=settings.image_max_pixels))
+        return [pre.image for pre in measured(images, settings)]
 
+    parts = [events[i:i + DECODE_CHUNK] for i in range(0, len(events), DECODE_CHUNK)]
     start = clock()
     with ThreadPoolExecutor(threads) as pool:
-        images = list(pool.map(one, events))
-    for i in range(0, len(images), batch):
-        summarise_and_check(images[i:i + batch], settings)
+        images = [image for part in pool.map(chunk, parts) for image in part]
     return len(events) / (clock() - start), images
-
-
-def summarise_and_check(chunk: list, settings: TaggerSettings) -> None:
-    """What the tagger computes per batch besides inference: the drift summary and the quality check."""
-    stats = measure(stack(chunk))
-    widths, heights = [c.width for c in chunk], [c.height for c in chunk]
-    feature_summaries(stats, widths, heights, [c.nbytes for c in chunk])
-    quality.assess(stats, widths, heights, settings.quality)
 
 
 def _triton_rate(url: str, pixels: np.ndarray, batch: int, threads: int) -> float:
@@ -137,24 +143,51 @@ def _triton_rate(url: str, pixels: np.ndarray, batch: int, threads: int) -> floa
     return len(batches) * batch / elapsed
 
 
-def _read_tags(settings, want: set[str], timeout_s: float) -> dict[str, tuple[TagPrediction, float]]:
+@dataclass(frozen=True)
+class TagSeen:
+    """When one event was made, received and tagged (from its tag), and when the tag was read; epoch seconds."""
+
+    event_time: float
+    received_at: float
+    tagged_at: float
+    read_at: float
+
+
+def read_tags(settings: KafkaSettings, want: set[str], timeout_s: float) -> dict[str, TagSeen]:
+    """The first tag of every event in ``want`` from ``catalog.tags``, with its times.
+
+    Only four floats per tag are kept: a reader that held thousands of parsed tags spent hundreds of
+    milliseconds at a time in the garbage collector's full collections, and those pauses were most of the
+    p99 latency this bench used to report.
+    """
     consumer = KafkaConsumer(**settings.kafka_client_kwargs(), group_id=None, enable_auto_commit=False,
-                             fetch_max_wait_ms=50)
+                             fetch_max_wait_ms=20)
     consumer.assign([TopicPartition(Topics.TAGS.name, p) for p in consumer.partitions_for_topic(Topics.TAGS.name)])
     consumer.seek_to_beginning()
-    got: dict[str, tuple[TagPrediction, float]] = {}
+    got: dict[str, TagSeen] = {}
     deadline = time.monotonic() + timeout_s
-    while not want <= set(got) and time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=50, max_records=2000).values():
+    while not want <= got.keys() and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=20, max_records=2000).values():
             now = time.time()
             for record in records:
+                if record.value is None:  # a tombstone
+                    continue
                 tag = TagPrediction.model_validate_json(record.value)
                 if tag.event_id in want and tag.event_id not in got:
-                    got[tag.event_id] = (tag, now)
+                    times = tag.timings
+                    got[tag.event_id] = TagSeen(times.event_time.timestamp(), times.received_at.timestamp(),
+                                                times.tagged_at.timestamp(), now)
     consumer.close()
-    if not want <= set(got):
+    if not want <= got.keys():
         raise TimeoutError(f"only {len(got)} of {len(want)} tags arrived within {timeout_s:.0f} s")
     return got
+
+
+def drain_rate(tags: dict[str, TagSeen]) -> float:
+    """Events per second from the first receipt to the last tag."""
+    first = min(t.received_at for t in tags.values())
+    last = max(t.tagged_at for t in tags.values())
+    return len(tags) / (last - first)
 
 
 def _triton_counts(metrics_port: int) -> tuple[int, int]:
@@ -168,10 +201,59 @@ def _triton_counts(metrics_port: int) -> tuple[int, int]:
     return counts["nv_inference_request_success"], counts["nv_inference_exec_count"]
 
 
+def url_records(records: list[GeneratedRecord], host: ImageHost) -> list[GeneratedRecord]:
+    """The same events with each inline image moved behind ``host``."""
+    moved = []
+    for record in records:
+        event = CatalogEvent.model_validate_json(record.value)
+        if event.data.image is None or event.data.image.inline is None:
+            moved.append(record)
+            continue
+        url = host.put(f"{event.data.product_id}.jpg", base64.b64decode(event.data.image.inline))
+        data = event.data.model_copy(update={"image": ImageRef(url=url)})
+        moved.append(replace(record, value=event.model_copy(update={"data": data}).to_bytes()))
+    return moved
+
+
+def stamped(records: list[GeneratedRecord]) -> Iterator[GeneratedRecord]:
+    """The records, each given the time it is sent as its event time, lazily. Rendering the pictures while
+    sending, as the bench once did, took a fifth of a core from the pipeline it measured."""
+    for record in records:
+        event = CatalogEvent.model_validate_json(record.value)
+        yield replace(record, value=event.model_copy(update={"time": datetime.now(UTC)}).to_bytes())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, every thread, from ``/proc/<pid>/stat``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
+
+
+def _drain_rate(local: LocalStack, records: list[GeneratedRecord]) -> float:
+    """Start ``tagger-0`` on a backlog of ``records``: events / (last tag - first receipt)."""
+    kafka_settings = local.kafka_settings()
+    produce(kafka_settings, records, progress=False)
+    local.start_component("tagger-0")
+    return drain_rate(read_tags(kafka_settings, {r.event_id for r in records if r.event_id}, timeout_s=900))
+
+
+def _cpu_per_event(local: LocalStack, records: list[GeneratedRecord]) -> float:
+    """CPU milliseconds per event of the running, idle ``tagger-0`` while it drains ``records`` sent at once."""
+    pid = local.process("tagger-0").pid
+    if pid is None:
+        raise RuntimeError("tagger-0 is not running")
+    time.sleep(1.0)  # let the previous measurement's tail settle
+    before = cpu_seconds(pid)
+    produce(local.kafka_settings(), records, progress=False)
+    read_tags(local.kafka_settings(), {r.event_id for r in records if r.event_id}, timeout_s=600)
+    return (cpu_seconds(pid) - before) * 1000 / len(records)
+
+
 def run(events: int = 2000, seed: int = 7, progress: bool = True) -> PipelineFigures:
     tagger = TaggerSettings()
-    with tempfile.TemporaryDirectory(prefix="tagstream-bench-") as tmp:
-        settings = private_settings(Path(tmp), taggers=1, broker_storage="memory")
+    with tempfile.TemporaryDirectory(prefix="tagstream-bench-") as tmp, ImageHost(delay_s=URL_DELAY_S) as host:
+        settings = private_settings(Path(tmp), taggers=1, broker_storage="memory",
+                                    tagger_env={"TAGSTREAM_URL_ALLOW_HOSTS": host.address})
         metrics = settings.triton_metrics_port
         with LocalStack(settings) as local:
             local.start(["broker", "triton"])
@@ -181,8 +263,8 @@ def run(events: int = 2000, seed: int = 7, progress: bool = True) -> PipelineFig
             produce(kafka_settings, records, progress=progress)
 
             broker_rate = _broker_rate(local, events)
-            one_thread, _ = preprocess_all(parsed[: min(events, 500)], 1, tagger, tagger.batch_max_size)
-            preprocess_rate, images = preprocess_all(parsed, tagger.decode_workers, tagger, tagger.batch_max_size)
+            one_thread, _ = preprocess_all(parsed[: min(events, 500)], 1, tagger)
+            preprocess_rate, images = preprocess_all(parsed, tagger.decode_workers, tagger)
             pixels = stack(images)
             alone0 = _triton_counts(metrics)
             triton_rate = _triton_rate(settings.triton_url, pixels, tagger.batch_max_size, tagger.inference_workers)
@@ -194,22 +276,24 @@ def run(events: int = 2000, seed: int = 7, progress: bool = True) -> PipelineFig
 
             requests0, executions0 = _triton_counts(metrics)
             local.start_component("tagger-0")
-            tags = _read_tags(kafka_settings, {r.event_id for r in records if r.event_id}, timeout_s=600)
-            first = min(t.timings.received_at for t, _ in tags.values())
-            last = max(t.timings.tagged_at for t, _ in tags.values())
-            end_to_end = events / (last - first).total_seconds()
+            end_to_end = drain_rate(read_tags(kafka_settings, {r.event_id for r in records if r.event_id},
+                                              timeout_s=600))
             requests1, executions1 = _triton_counts(metrics)
 
             latency_rate = end_to_end / 2
-            paced = max(200, int(latency_rate * 15))
-            # the same seed gives the same ids; generated lazily while sending, so each event's time is its send time
-            fresh_ids = {r.event_id for r in generate(paced, seed=seed + 1) if r.event_id}
-            sender = threading.Thread(target=produce, args=(kafka_settings, generate(paced, seed=seed + 1)),
-                                      kwargs={"rate": latency_rate, "progress": False, "total": paced}, daemon=True)
+            paced = list(generate(max(200, int(latency_rate * 15)), seed=seed + 1))
+            fresh_ids = {r.event_id for r in paced if r.event_id}
+            sender = threading.Thread(target=produce, args=(kafka_settings, stamped(paced)),
+                                      kwargs={"rate": latency_rate, "progress": False, "total": len(paced)},
+                                      daemon=True)
             sender.start()
-            arrived = _read_tags(kafka_settings, fresh_ids, timeout_s=600)
+            arrived = read_tags(kafka_settings, fresh_ids, timeout_s=600)
             sender.join()
-            latencies = np.array([(now - tag.timings.event_time.timestamp()) * 1000 for tag, now in arrived.values()])
+            latencies = np.array([(seen.read_at - seen.event_time) * 1000 for seen in arrived.values()])
+
+            cpu_ms = _cpu_per_event(local, list(generate(events, seed=seed + 2)))
+            local.stop_component("tagger-0")
+            url_rate = _drain_rate(local, url_records(list(generate(events, seed=seed + 3)), host))
 
     rates = {"broker": broker_rate, "preprocess": preprocess_rate, "triton": triton_rate}
     slowest = min(rates, key=rates.__getitem__)
@@ -227,5 +311,6 @@ def run(events: int = 2000, seed: int = 7, progress: bool = True) -> PipelineFig
         latency_rate=round(latency_rate, 1), triton_requests=requests1 - requests0,
         triton_executions=executions1 - executions0, triton_alone_requests=alone1[0] - alone0[0],
         triton_alone_executions=alone1[1] - alone0[1], triton_small_requests=small1[0] - small0[0],
-        triton_small_executions=small1[1] - small0[1],
+        triton_small_executions=small1[1] - small0[1], tagger_cpu_ms_per_event=round(cpu_ms, 3),
+        url_end_to_end_rate=round(url_rate, 1), url_ratio=round(url_rate / end_to_end, 3),
     )

@@ -58,7 +58,7 @@ def run(images: int = 1024, seed: int = 7, seconds: float = 8.0, batch: int | No
     tagger, host = TaggerSettings(), TritonHostSettings()
     events = [CatalogEvent.model_validate_json(r.value) for r in generate(images, seed=seed)]
     # CPU time of this process with one decode thread: images per core-second
-    preprocess_rate, decoded = preprocess_all(events, 1, tagger, tagger.batch_max_size, clock=time.process_time)
+    preprocess_rate, decoded = preprocess_all(events, 1, tagger, clock=time.process_time)
     pixels = stack(decoded)
     batch = batch or tagger.batch_max_size
     runner = OnnxRunner(host.model_path, threads=host.intra_op_threads)

@@ -20,8 +20,9 @@ def pipeline(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
 ) -> None:
     """Raw broker, decode and Triton rates, the end-to-end rate and latency, on a private local stack."""
-    from tools.bench.pipeline import run
+    from tools.bench.pipeline import URL_DELAY_S, run
 
+    url_delay_ms = round(URL_DELAY_S * 1000)
     figures = run(events=events, seed=seed, progress=not as_json)
     if as_json:
         print(json.dumps(figures.as_dict()))
@@ -40,6 +41,9 @@ def pipeline(
         ("end to end / shared-CPU bound", f"{figures.ratio_to_shared_cpu_bound:.2f}"),
         (f"latency p50 at {figures.latency_rate:,.0f} events/s", f"{figures.p50_ms:,.0f} ms"),
         (f"latency p99 at {figures.latency_rate:,.0f} events/s", f"{figures.p99_ms:,.0f} ms"),
+        ("tagger CPU per event, draining a backlog", f"{figures.tagger_cpu_ms_per_event:.2f} ms"),
+        (f"end to end, images behind a {url_delay_ms} ms host", f"{figures.url_end_to_end_rate:,.0f} events/s"),
+        ("URL / inline end to end", f"{figures.url_ratio:.2f}"),
         ("Triton requests / executions, end to end", f"{figures.triton_requests:,} / {figures.triton_executions:,}"),
         ("Triton requests / executions, alone",
          f"{figures.triton_alone_requests:,} / {figures.triton_alone_executions:,}"),

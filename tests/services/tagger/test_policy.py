@@ -1,10 +1,10 @@
 import pytest
-from kafka.errors import KafkaTimeoutError
+from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from contracts import ErrorCode
 from modelspec.errors import InputError
 from services.tagger.errors import InferenceUnavailable
-from services.tagger.policy import Action, Stage, as_input_error, decide
+from services.tagger.policy import Action, Stage, as_input_error, decide, retry_wait
 
 BAD_IMAGE = InputError(ErrorCode.IMAGE_UNDECODABLE, "broken", field="data.image")
 
@@ -16,6 +16,8 @@ BAD_IMAGE = InputError(ErrorCode.IMAGE_UNDECODABLE, "broken", field="data.image"
     (Stage.INFER, InferenceUnavailable("down"), Action.RETRY),
     (Stage.INFER, ValueError("odd answer"), Action.RETRY),
     (Stage.PRODUCE, KafkaTimeoutError("no ack"), Action.STOP),
+    (Stage.POLL, KafkaConnectionError("broker went away"), Action.RETRY),
+    (Stage.POLL, KafkaError("User rebalance callback throws an error"), Action.STOP),
 ])
 def test_policy_table(stage, error, action):
     assert decide(stage, error) is action
@@ -31,3 +33,13 @@ def test_unexpected_decoder_errors_become_undecodable_with_the_type_named():
     assert error.field == "data.image"
     assert "RuntimeError: boom" in error.message
     assert as_input_error(BAD_IMAGE) is BAD_IMAGE
+
+
+@pytest.mark.parametrize(("error", "backoff", "wait"), [
+    (InferenceUnavailable("busy", retry_after_s=3.0), 0.2, 3.0),  # the server's wait, when longer
+    (InferenceUnavailable("busy", retry_after_s=0.1), 0.8, 0.8),  # never shorter than the backoff
+    (InferenceUnavailable("down"), 0.4, 0.4),  # no hint: the backoff
+    (ValueError("odd answer"), 0.4, 0.4),
+])
+def test_retry_waits_what_the_error_asks_and_at_least_the_backoff(error, backoff, wait):
+    assert retry_wait(error, backoff) == wait

@@ -35,11 +35,11 @@ def test_top_label_is_the_argmax_and_top_k_is_sorted():
         assert tagged.review_reasons == []
         for name, tag in tagged.attributes.items():
             probs = outputs[output_name(name)][row]
-            assert tag.label == BY_NAME[name].classes[int(np.argmax(probs))]
-            assert tag.confidence == tag.top_k[0].score
-            scores = [s.score for s in tag.top_k]
+            assert tag["label"] == BY_NAME[name].classes[int(np.argmax(probs))]
+            assert tag["confidence"] == tag["top_k"][0]["score"]
+            scores = [s["score"] for s in tag["top_k"]]
             assert scores == sorted(scores, reverse=True)
-            assert len(tag.top_k) == 3
+            assert len(tag["top_k"]) == 3
 
 
 def test_attributes_under_their_threshold_need_review_for_low_confidence():
@@ -105,3 +105,14 @@ def test_image_reasons_must_have_one_row_per_image():
     with pytest.raises(ValueError, match="image_reasons"):
         to_tags(_outputs(2, confident=True), top_k=1, threshold=lambda _: 0.5, ood_threshold=1.0,
                 image_reasons=[[]])
+
+
+def test_a_nan_probability_counts_as_zero_and_never_becomes_the_label():
+    outputs = _outputs(2, confident=True)
+    name = ATTRIBUTES[0].name
+    outputs[output_name(name)][0, :] = np.nan
+    outputs[output_name(name)][1, 0] = np.nan
+    first, second = to_tags(outputs, top_k=2, threshold=lambda _: 0.5, ood_threshold=1.0)
+    assert first.attributes[name]["confidence"] == 0.0 and name in first.needs_review
+    assert second.attributes[name]["label"] == BY_NAME[name].classes[1]
+    assert all(s["score"] == s["score"] for t in (first, second) for a in t.attributes.values() for s in a["top_k"])

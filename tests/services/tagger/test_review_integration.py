@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from contracts import CatalogEvent, EventType, ImageRef, ProductData, ReviewReason, TagPrediction
+from contracts import CatalogEvent, EventType, ImageRef, ProductData, ReviewKind, ReviewReason, TagPrediction
 from model.nongarment import render_nongarment
 from modelspec.taxonomy import ATTRIBUTE_NAMES
 from tests.services.tagger.streams import OutputReader
@@ -66,7 +66,11 @@ def test_non_garments_are_published_with_every_attribute_to_review_and_sent_to_r
     reader.close()
     assert seen.dead == []
     tags = {t.event_id: t for t in seen.tags}
-    reviewed = {t.event_id: t for t in seen.review}
+    reviewed = {item.tag.event_id: item.tag for item in seen.review}
+    for item in seen.review:  # a doubt item: the tag's doubtful attributes, with the product as the event gave it
+        assert item.kind is ReviewKind.DOUBT
+        assert item.attributes == item.tag.needs_review
+        assert item.image.inline is not None
     garment_tags = [tags[r.event_id] for r in garments]
     other_tags = [tags[r.event_id] for r in others]
 

@@ -58,8 +58,8 @@ def test_thousand_events_with_five_percent_malformed_give_950_tags_and_50_dead_l
     for letter in seen.dead:
         assert letter.error.code == expected_codes[letter.original_value_b64], letter.error
         assert letter.source.topic == "catalog.events"
-    assert {tag.event_id for tag in seen.review} <= seen.tagged_ids
-    assert all(tag.needs_review for tag in seen.review)
+    assert {item.tag.event_id for item in seen.review} <= seen.tagged_ids
+    assert all(item.tag.needs_review for item in seen.review)
     codes = Counter(letter.error.code for letter in seen.dead)
     print(f"dead letters by code: {dict(codes)}")
     assert len(codes) >= 5  # the malformations are varied

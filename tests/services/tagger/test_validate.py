@@ -112,3 +112,27 @@ def test_wrong_typed_or_oversize_data_fields_are_contract_violations_naming_the_
     code, field = code_of(json.dumps(doc).encode())
     assert code == ErrorCode.CONTRACT_VIOLATION
     assert field == f"data.{name}"
+
+
+def test_deletion_needs_no_image():
+    doc = event(image=None)
+    del doc["data"]["image"]
+    doc["type"] = "catalog.product.deleted"
+    parsed = parse_event(json.dumps(doc).encode(), [], max_event_bytes=LIMIT)
+    assert parsed.deletes and parsed.data.image is None
+
+
+def test_binary_mode_deletion_needs_no_image():
+    doc = event()
+    del doc["data"]["image"]
+    doc["type"] = "catalog.product.deleted"
+    headers = [(f"ce_{k}", str(v).encode()) for k, v in doc.items() if k != "data"]
+    parsed = parse_event(json.dumps(doc["data"]).encode(), headers, max_event_bytes=LIMIT)
+    assert parsed.deletes
+
+
+def test_binary_mode_creation_without_image_has_the_missing_image_code():
+    doc = event()
+    del doc["data"]["image"]
+    headers = [(f"ce_{k}", str(v).encode()) for k, v in doc.items() if k != "data"]
+    assert code_of(json.dumps(doc["data"]).encode(), headers) == (ErrorCode.IMAGE_MISSING, "data.image")

@@ -1,0 +1,144 @@
+"""The infer stage: micro-batches to Triton, one request per model version that the batch's routes name.
+
+``inference_workers`` threads each take a batch from the micro-batcher, drop what a rebalance took
+away, group the rest by (model, version) from their routes, and call Triton once per group. A
+failed call is retried as the error policy says (``policy.retry_wait``: the wait the error asks for,
+or an exponential backoff) while ``triton_down`` pauses consumption; an outage never dead-letters.
+Each answer is turned into tags (``postprocess.to_tags``) and the event goes on to the publish stage
+with every answer its route asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from contracts import ModelRef
+from modelspec.preprocess import stack
+from services.tagger import metrics, policy
+from services.tagger.batcher import MicroBatcher
+from services.tagger.errors import InferenceUnavailable
+from services.tagger.inference import TritonTagger
+from services.tagger.policy import Action, Stage
+from services.tagger.postprocess import to_tags
+from services.tagger.router import ModelCall
+from services.tagger.settings import TaggerSettings
+from services.tagger.work import Answer, Inferred, Loaded
+
+log = logging.getLogger(__name__)
+
+#: The first wait after a failed call; it doubles up to ``triton_backoff_max_s``.
+FIRST_BACKOFF_S = 0.2
+
+
+class InferStage:
+    def __init__(self, triton: TritonTagger, batcher: MicroBatcher[Loaded], settings: TaggerSettings, *,
+                 owns: Callable[[Loaded], bool], on_inferred: Callable[[Inferred], None],
+                 on_fatal: Callable[[BaseException], None],
+                 wait: Callable[[float], bool] | None = None) -> None:
+        self.triton = triton
+        self.batcher = batcher
+        self.settings = settings
+        self.triton_down = threading.Event()
+        self._owns = owns
+        self._on_inferred = on_inferred
+        self._on_fatal = on_fatal
+        self._stop = threading.Event()
+        self._wait = wait or self._stop.wait
+        self._models: dict[tuple[str, str], ModelRef] = {}
+        self._last_outage_log = 0.0
+        self._workers = [threading.Thread(target=self._run, name=f"infer-{i}", daemon=True)
+                         for i in range(settings.inference_workers)]
+
+    def start(self) -> None:
+        for worker in self._workers:
+            worker.start()
+
+    def stop(self) -> None:
+        """Finish the batches in hand (or give up on them during an outage: they stay uncommitted)."""
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout=self.settings.triton_timeout_s + 1)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                batch = self.batcher.next_batch(idle_timeout_s=0.1)
+                fresh = [item for item in batch if self._owns(item)]  # the rest belongs to another tagger now
+                if fresh and not self.infer(fresh):
+                    return
+        except Exception as e:  # a bug here must stop the pipeline, not leave its events in flight forever
+            log.exception("the infer stage failed")
+            self._on_fatal(e)
+
+    def infer(self, batch: list[Loaded]) -> bool:
+        """Answer every call of every item's route; False when stopped (or stopping on an error) first."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, item in enumerate(batch):
+            for target in dict.fromkeys(call.target for call in item.valid.route.calls):
+                groups.setdefault(target, []).append(i)
+        answers: list[dict[ModelCall, Answer]] = [{} for _ in batch]
+        for (model, version), rows in groups.items():
+            images = stack([batch[i].image for i in rows])
+            called = self._call(model, version, images)
+            if called is None:
+                return False
+            outputs, ref, elapsed_ms = called
+            tags = to_tags(outputs, top_k=self.settings.top_k, threshold=self.settings.threshold,
+                           ood_threshold=self.settings.ood_threshold,
+                           image_reasons=[batch[i].quality for i in rows])
+            for i, tagged in zip(rows, tags, strict=True):
+                for call in batch[i].valid.route.calls:
+                    if call.target == (model, version):
+                        answers[i][call] = Answer(call=call, model=ref, tagged=tagged, inference_ms=elapsed_ms)
+        for item, found in zip(batch, answers, strict=True):
+            self._on_inferred(Inferred(loaded=item, answers=tuple(found[call] for call in item.valid.route.calls)))
+        return True
+
+    def _call(self, model: str, version: str, images: np.ndarray,
+              ) -> tuple[dict[str, np.ndarray], ModelRef, float] | None:
+        backoff = FIRST_BACKOFF_S
+        while not self._stop.is_set():
+            start = time.perf_counter()
+            try:
+                outputs = self.triton.infer(images, model=model, version=version)
+                ref = self._model(model, version)
+            except Exception as e:  # noqa: BLE001 -- the policy decides; by default every failure is retried
+                if policy.decide(Stage.INFER, e) is not Action.RETRY:
+                    self._on_fatal(e)
+                    return None
+                self._outage(e)
+                self._wait(policy.retry_wait(e, backoff))
+                backoff = min(backoff * 2, self.settings.triton_backoff_max_s)
+                continue
+            elapsed = time.perf_counter() - start
+            if self.triton_down.is_set():
+                log.info("Triton answers again at %s; resuming", self.triton.url)
+                self.triton_down.clear()
+            metrics.TRITON_UP.set(1)
+            metrics.INFERENCE_SECONDS.observe(elapsed)
+            metrics.BATCH_SIZE.observe(images.shape[0])
+            return outputs, ref, elapsed * 1000
+        return None
+
+    def _model(self, model: str, version: str) -> ModelRef:
+        """The model and version that answered; an unpinned version is asked of Triton once."""
+        ref = self._models.get((model, version))
+        if ref is None:
+            ref = ModelRef(name=model, version=self.triton.served_version(model, version))
+            self._models[(model, version)] = ref
+        return ref
+
+    def _outage(self, error: Exception) -> None:
+        metrics.TRITON_ERRORS.inc()
+        metrics.TRITON_UP.set(0)
+        self.triton_down.set()
+        now = time.monotonic()
+        if now - self._last_outage_log > 10:
+            self._last_outage_log = now
+            kind = "unavailable" if isinstance(error, InferenceUnavailable) else f"error ({type(error).__name__})"
+            log.warning("Triton %s: %s; consumption paused, retrying with backoff", kind, error)

@@ -1,0 +1,35 @@
+"""The process's restart policy decides what happens after any failure of the pipeline."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.tagger import main
+
+
+def _broken(*_: object) -> None:
+    raise RuntimeError("a bug while wiring the clients")
+
+
+def test_an_unexpected_exception_is_logged_and_left_to_the_restart_policy(monkeypatch, capsys):
+    monkeypatch.setenv("TAGSTREAM_RESTART_ON_ERROR", "false")
+    monkeypatch.setenv("TAGSTREAM_METRICS_PORT", "0")
+    monkeypatch.setattr(main, "_connect", _broken)
+    assert main.main() == 1  # exit 1 for an orchestrator to restart; with the default, rebuilt after a backoff
+    assert "the pipeline failed" in capsys.readouterr().err
+
+
+def test_invalid_settings_exit_2_naming_the_problem(monkeypatch, capsys):
+    monkeypatch.setenv("TAGSTREAM_BATCH_MAX_SIZE", "0")
+    assert main.main() == 2
+    assert "batch_max_size" in capsys.readouterr().err
+
+
+@pytest.fixture(autouse=True)
+def _restore_signal_handlers():
+    import signal
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
