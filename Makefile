@@ -41,10 +41,11 @@ demo: install system-deps
 	$(BIN)/tagstream demo
 
 # The rooms' import arrows and the types first: both take seconds, the suite minutes.
-# The suite runs a file per worker, four at once: most integration tests wait on real processes (group joins,
-# restarts, bakes), so four workers on two cores take about a third of the serial time. `pytest` alone runs serially.
+# The suite runs on four workers, a module on one worker (tests marked `spread` one by one): most integration tests
+# wait on real processes (group joins, restarts, bakes), so four workers on two cores take about a third of the
+# serial time. `pytest` alone runs serially.
 test: install system-deps imports types
-	$(BIN)/pytest -n 4 --dist loadfile
+	$(BIN)/pytest -n 4 --dist loadgroup
 
 imports: install
 	$(BIN)/lint-imports

@@ -79,3 +79,11 @@ def local_stack(_session_stack: LocalStack) -> LocalStack:
     """The session stack with everything running: memory broker with topics, Triton, one tagger."""
     _session_stack.start()
     return _session_stack
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``pytest -n N --dist loadgroup`` (``make test``), keep each module on one worker, so its module- and
+    session-scoped stacks start once, unless the module is marked ``spread``: its long tests then run side by side."""
+    for item in items:
+        if item.get_closest_marker("spread") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

@@ -20,7 +20,7 @@ from tests.services.tagger.streams import OutputReader, committed_offsets, event
 from tools.traffic.produce import produce
 from tools.traffic.synthetic import GeneratedRecord, generate
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.spread]  # every test starts its own stack
 
 #: Short group timeouts so rebalances after a kill take seconds, not a minute.
 FAST_GROUP = {"TAGSTREAM_SESSION_TIMEOUT_MS": "6000", "TAGSTREAM_HEARTBEAT_INTERVAL_MS": "1500",

@@ -18,7 +18,7 @@ from tools.traffic.imagehost import ImageHost, Mode
 from tools.traffic.produce import produce
 from tools.traffic.synthetic import GeneratedRecord, generate
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.spread]  # every test starts its own stack
 
 EVENTS = 1000
 DELAY_S = 0.05

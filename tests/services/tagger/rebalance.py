@@ -1,4 +1,6 @@
-"""Rebalances under load, against the real broker and the real Triton: no tagger dies, nothing is lost.
+"""What the rebalance tests share: a feeder that keeps a backlog ahead of the taggers, probes, log checks, a report.
+
+The tests (``test_rebalance_*.py``, one file each so they run side by side): no tagger dies, nothing is lost.
 
 A backlog of thousands kept ahead of the taggers, so that every step happens while it drains: taggers
 join (their partitions are revoked from the ones at work, which finish or abandon their in-flight events
@@ -12,23 +14,17 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 import socket
 import threading
 import time
 import urllib.request
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-import pytest
-
 from contracts import CatalogEvent
-from tests.services.tagger.streams import OutputReader, Seen, TagCounter, event_positions
+from tests.services.tagger.streams import Seen, TagCounter, event_positions
 from tools.traffic.produce import produce
 from tools.traffic.synthetic import GeneratedRecord, generate
-
-pytestmark = pytest.mark.integration
 
 #: Events kept waiting ahead of the taggers while the steps happen, whatever the machine's speed.
 BACKLOG = 5000
@@ -39,7 +35,7 @@ GROUP = {"TAGSTREAM_SESSION_TIMEOUT_MS": "6000", "TAGSTREAM_HEARTBEAT_INTERVAL_M
 RESTARTED = "restarting on fresh clients"
 
 
-def _quiet_ports(count: int) -> int:
+def quiet_ports(count: int) -> int:
     """The first of ``count`` consecutive free ports below Linux's ephemeral range (32768 and up), so that no
     client connection made meanwhile takes one before a tagger started later binds it."""
     for base in random.Random().sample(range(20000, 32000, 10), 200):
@@ -107,38 +103,38 @@ def _probe(stack, name: str, path: str) -> dict:
         return json.loads(e.read())
 
 
-def _in_flight(stack, name: str) -> int:
+def in_flight(stack, name: str) -> int:
     return int(_probe(stack, name, "/readyz")["in_flight"])
 
 
-def _until_all_busy(stack, names: list[str], timeout_s: float) -> dict[str, int]:
+def until_all_busy(stack, names: list[str], timeout_s: float) -> dict[str, int]:
     """Wait until every tagger named holds events in flight (read, not yet acknowledged, so uncommitted)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        holding = {name: _in_flight(stack, name) for name in names}
+        holding = {name: in_flight(stack, name) for name in names}
         if all(holding.values()):
             return holding
         assert time.monotonic() < deadline, f"not every tagger held work in flight: {holding}"
         time.sleep(0.05)
 
 
-def _healthy(stack, name: str) -> bool:
+def healthy(stack, name: str) -> bool:
     return stack.process(name).alive() and _probe(stack, name, "/healthz")["ok"] is True
 
 
-def _log(stack, name: str) -> str:
+def tagger_log(stack, name: str) -> str:
     return stack.process(name).log_path.read_text(errors="replace")
 
 
-def _never_failed(stack, *names: str) -> None:
+def never_failed(stack, *names: str) -> None:
     for name in names:
-        log = _log(stack, name)
+        log = tagger_log(stack, name)
         assert RESTARTED not in log, f"{name}'s pipeline failed and was rebuilt"
         assert "Cannot block on net.run()" not in log
         assert "Traceback" not in log, f"{name} logged a traceback"
 
 
-def _report(stack, seen: Seen, label: str, record_property) -> int:
+def report_duplicates(stack, seen: Seen, label: str, record_property) -> int:
     """Print (and record) how many tags were written twice, and where their events sit in the partitions."""
     duplicates = len(seen.tags) - len(seen.tagged_ids)
     record_property(f"duplicates_{label}", duplicates)
@@ -153,53 +149,3 @@ def _report(stack, seen: Seen, label: str, record_property) -> int:
     print(f"{label}: {duplicates} duplicate tags of {len(seen.tags)} ({len(seen.tagged_ids)} events); by partition: "
           f"{ranges or 'none'}")
     return duplicates
-
-
-def test_scaling_from_one_to_three_taggers_and_back_mid_drain_loses_nothing_and_kills_no_one(stack_factory,
-                                                                                            record_property):
-    stack = stack_factory(["broker", "triton", "tagger-0"], taggers=3, tagger_env=GROUP,
-                          tagger_metrics_port=_quiet_ports(3))
-    counter = TagCounter(stack.kafka_settings())
-    feeder = Feeder(stack, seed=61)
-
-    counter.until(BACKLOG // 2, timeout_s=120)
-    with ThreadPoolExecutor(2) as pool:  # both at once; each start returns once its tagger has joined
-        list(pool.map(stack.start_component, ["tagger-1", "tagger-2"]))
-    assert counter.count() < len(feeder.sent), "the backlog drained before the scale-out finished"
-    assert sum(_in_flight(stack, f"tagger-{i}") for i in range(3)) > 0
-    counter.until(counter.count() + BACKLOG, timeout_s=120)  # three at work for a while
-    for name in ("tagger-2", "tagger-1"):
-        stack.stop_component(name, signal.SIGTERM)
-    codes = [stack.process(name).returncode for name in ("tagger-2", "tagger-1")]
-    assert counter.count() < len(feeder.sent), "the backlog drained before the scale-in finished"
-    wanted = feeder.stop()
-
-    seen = OutputReader(stack.kafka_settings(), review=False).until(lambda s: s.tagged_ids >= wanted, timeout_s=240)
-    assert codes == [0, 0]  # a tagger leaving on SIGTERM drains, commits and exits 0
-    assert _healthy(stack, "tagger-0")
-    _never_failed(stack, "tagger-0", "tagger-1", "tagger-2")
-    assert seen.dead == []
-    _report(stack, seen, "scale_1_3_1", record_property)
-
-
-def test_a_tagger_killed_while_the_others_hold_uncommitted_work_loses_nothing(stack_factory, record_property):
-    stack = stack_factory(taggers=3, tagger_env=GROUP)
-    counter = TagCounter(stack.kafka_settings())
-    feeder = Feeder(stack, seed=62)
-
-    counter.until(BACKLOG // 2, timeout_s=120)
-    holding = _until_all_busy(stack, ["tagger-0", "tagger-1", "tagger-2"], timeout_s=60)
-    stack.kill("tagger-2")  # its partitions move to the others after the session timeout, mid-drain
-    assert counter.count() < len(feeder.sent), "the backlog drained before the kill"
-    print(f"events in flight when tagger-2 was killed: {holding}")
-    counter.until(counter.count() + BACKLOG, timeout_s=120)  # the survivors take the partitions over and go on
-    wanted = feeder.stop()
-
-    seen = OutputReader(stack.kafka_settings(), review=False).until(lambda s: s.tagged_ids >= wanted, timeout_s=240)
-    for name in ("tagger-0", "tagger-1"):
-        assert _healthy(stack, name)
-    _never_failed(stack, "tagger-0", "tagger-1")
-    survivors = _log(stack, "tagger-0") + _log(stack, "tagger-1")
-    assert "partitions revoked" in survivors  # the survivors gave up theirs with work in flight, and took more
-    assert seen.dead == []
-    _report(stack, seen, "sigkill_one_of_three", record_property)
