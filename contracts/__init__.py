@@ -20,7 +20,9 @@ from contracts.profile import (
     Quantile,
     ReferenceProfile,
 )
+from contracts.replays import REPLAY_HEADER, DeadLetterReplay, replay_key
 from contracts.review import ReviewItem, ReviewKind
+from contracts.reviewprogress import ReviewProgress, progress_key
 from contracts.rollout import (
     ARM_HEADER,
     RolloutReason,
@@ -61,6 +63,7 @@ __all__ = [
     "ARM_HEADER",
     "PIXEL_FEATURES",
     "QUANTILE_LEVELS",
+    "REPLAY_HEADER",
     "SCHEMA_VERSION",
     "AnalysisPolicy",
     "AttributeProfile",
@@ -71,6 +74,7 @@ __all__ = [
     "ContractError",
     "ContractModel",
     "DeadLetter",
+    "DeadLetterReplay",
     "ErrorCode",
     "ErrorInfo",
     "EventType",
@@ -95,6 +99,7 @@ __all__ = [
     "ReferenceProfile",
     "ReviewItem",
     "ReviewKind",
+    "ReviewProgress",
     "ReviewReason",
     "ReviewThresholds",
     "RolloutArm",
@@ -115,5 +120,7 @@ __all__ = [
     "Topics",
     "TritonAddressing",
     "card_key",
+    "progress_key",
+    "replay_key",
     "triton_target",
 ]

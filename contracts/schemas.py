@@ -15,13 +15,16 @@ from contracts.events import CatalogEvent
 from contracts.labels import LabelFeedback
 from contracts.models import ModelCard
 from contracts.profile import ReferenceProfile
+from contracts.replays import DeadLetterReplay
 from contracts.review import ReviewItem
+from contracts.reviewprogress import ReviewProgress
 from contracts.rollout import RolloutState
 from contracts.tags import TagPrediction
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 MESSAGES: tuple[type[ContractModel], ...] = (CatalogEvent, TagPrediction, ReviewItem, LabelFeedback, DeadLetter,
-                                             RolloutState, ModelCard, ReferenceProfile)
+                                             RolloutState, ModelCard, ReferenceProfile, DeadLetterReplay,
+                                             ReviewProgress)
 
 
 def render(model: type[ContractModel]) -> str:

@@ -23,6 +23,11 @@ class Topics:
     REVIEW = Topic("catalog.review", doc="ReviewItem: a doubtful tag, or an audit sample, for a person")
     LABELS = Topic("catalog.labels", doc="LabelFeedback: delayed ground truth")
     ROLLOUT = Topic("tagstream.rollout", compacted=True, doc="RolloutState every tagger follows")
+    DLQ_REPLAYS = Topic("tagstream.dlq.replays", compacted=True, doc="DeadLetterReplay: dead letters re-published "
+                                                                    "by `tagstream dlq replay`; key = partition:offset")
+    REVIEW_PROGRESS = Topic("tagstream.review.progress", compacted=True,
+                            doc="ReviewProgress: review items decided above a console group's committed offset; "
+                                "key = group:partition")
     MODELS = Topic("tagstream.models", compacted=True, doc="ModelCard of every registered model version; "
                                                           "key = name:version")
 

@@ -55,6 +55,29 @@ def pipeline(
     Console().print(table)
 
 
+@bench_app.command("review")
+def review(
+    decisions: int = typer.Option(100, min=10, help="scripted decisions in the browser"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+) -> None:
+    """The review console's time from submit to the next item shown, in headless chromium (p50, p95)."""
+    from tools.bench.review import run
+
+    figures = run(decisions=decisions)
+    if as_json:
+        print(json.dumps(figures.as_dict()))
+        return
+    table = Table(title=f"tagstream bench review ({figures.decisions} decisions, target p95 <= 150 ms)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("submit to next item loaded (browser timing), p50", f"{figures.p50_ms:.0f} ms")
+    table.add_row("submit to next item loaded (browser timing), p95", f"{figures.p95_ms:.0f} ms")
+    table.add_row("submit to next item loaded (browser timing), max", f"{figures.max_ms:.0f} ms")
+    table.add_row("key press to next product seen by the script, p50", f"{figures.script_p50_ms:.0f} ms")
+    table.add_row("key press to next product seen by the script, p95", f"{figures.script_p95_ms:.0f} ms")
+    Console().print(table)
+
+
 @bench_app.command("serving")
 def serving(
     images: int = typer.Option(1024, min=64, help="synthetic product images to measure with"),

@@ -52,8 +52,12 @@ def rollout_controller() -> None:
 
 def _register() -> None:
     from model import cli as model_cli
+    from model import registry_cli
     from rollout import cli as rollout_cli
+    from services.review import cli as review_cli
     from tools.cli import bench, demo
+    from tools.dlq import cli as dlq_cli
+    from tools.monitoring import cli as monitoring_cli
     from tools.stack import cli as stack_cli
     from tools.traffic import cli as traffic_cli
 
@@ -62,8 +66,12 @@ def _register() -> None:
     demo.register(app)
     bench.register(app)
     model_cli.register(app)
+    registry_cli.register(model_cli.model_app)
+    monitoring_cli.register(app)
     rollout_cli.rollout_app.command("controller")(rollout_controller)
     rollout_cli.register(app)
+    review_cli.register(app)
+    dlq_cli.register(app)
 
 
 _register()

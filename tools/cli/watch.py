@@ -4,8 +4,9 @@ by code."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 
@@ -73,14 +74,20 @@ def render(now: Sample, before: Sample | None, interval_s: float, taggers: int) 
     return Group(flow, latency, state, reasons, dead)
 
 
-def watch(urls: list[str], *, interval_s: float = 2.0, duration_s: float | None = None) -> Sample:
-    """Refresh until Ctrl-C (or ``duration_s``); returns the last sample."""
+def watch(urls: list[str], *, interval_s: float = 2.0, duration_s: float | None = None,
+          extra: Callable[[], RenderableType] | None = None) -> Sample:
+    """Refresh until Ctrl-C (or ``duration_s``); returns the last sample. ``extra`` adds a panel (the monitor's)."""
+
+    def view(now: Sample, before: Sample | None) -> RenderableType:
+        main = render(now, before, interval_s, len(urls))
+        return Group(main, extra()) if extra is not None else main
+
     deadline = None if duration_s is None else time.monotonic() + duration_s
     before: Sample | None = None
     now = scrape(urls)
-    with Live(render(now, None, interval_s, len(urls)), refresh_per_second=4, transient=False) as live:
+    with Live(view(now, None), refresh_per_second=4, transient=False) as live:
         while deadline is None or time.monotonic() < deadline:
             time.sleep(interval_s)
             before, now = now, scrape(urls)
-            live.update(render(now, before, interval_s, len(urls)))
+            live.update(view(now, before))
     return now

@@ -30,8 +30,11 @@ def up(
                                              "restart, or in memory (fast, the default; TAGSTREAM_BROKER_STORAGE)"),
     partitions: int | None = typer.Option(None, min=1, help="partitions per topic (TAGSTREAM_PARTITIONS, default 4)"),
     taggers: int | None = typer.Option(None, min=0, help="tagger processes to run (TAGSTREAM_TAGGERS, default 1)"),
+    with_prometheus: bool = typer.Option(False, "--with-prometheus",
+                                         help="also run a Prometheus server (Debian's) scraping the stack, with the "
+                                              "alert rules; on TAGSTREAM_PROMETHEUS_PORT (9090)"),
 ) -> None:
-    """Start the local stack: Kafka broker (Tansu), topics, Triton (PyTriton) and the taggers.
+    """Start the local stack: Kafka broker (Tansu), topics, Triton (PyTriton), the taggers and the monitor.
 
     On a stack that already runs, starts only what is missing. Returns once every component answers its
     readiness check, leaving the stack in the background with its keeper, which restarts a crashed
@@ -46,6 +49,8 @@ def up(
         overrides["partitions"] = partitions
     if taggers is not None:
         overrides["taggers"] = taggers
+    if with_prometheus:
+        overrides["with_prometheus"] = True
     requested = StackSettings(**overrides)
     stack = LocalStack.recorded(requested)
     if stack is not None and not stack.running():

@@ -9,6 +9,7 @@ component it lists.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -166,13 +167,44 @@ def _tagger(name: str, settings: StackSettings) -> Component:
     return Component(proc, url)
 
 
+def _review(name: str, settings: StackSettings) -> Component:
+    """The review console, with the documented local reviewer (services/review/local.py)."""
+    from services.review.local import LOCAL_PASSWORD, LOCAL_PASSWORD_HASH, LOCAL_REVIEWER
+
+    url = f"http://{LOOPBACK}:{settings.review_port}"
+    group = {k: v for k, v in settings.tagger_env.items() if k.endswith(("_SESSION_TIMEOUT_MS", "_INTERVAL_MS"))}
+    proc = ManagedProcess(
+        name, [sys.executable, "-m", "services.review"], state_dir=settings.state_dir,
+        probe=http_probe(f"{url}/readyz"),
+        env=python_env({**_tansu_client_env(settings), **group, "TAGSTREAM_KAFKA_BOOTSTRAP": settings.bootstrap,
+                        "TAGSTREAM_CONSOLE_PORT": str(settings.review_port), "TAGSTREAM_INSTANCE_ID": name,
+                        "TAGSTREAM_REVIEWERS": json.dumps({LOCAL_REVIEWER: LOCAL_PASSWORD_HASH})}),
+        ports=[PortClaim(settings.review_port, "TAGSTREAM_REVIEW_PORT")])
+    return Component(proc, f"{url} (sign in as {LOCAL_REVIEWER} / {LOCAL_PASSWORD})")
+
+
+def _monitor(name: str, settings: StackSettings) -> Component:
+    from tools.monitoring.stack import monitor_process  # the monitor's part of the stack lives with its tools
+
+    return Component(*monitor_process(settings))
+
+
+def _prometheus(name: str, settings: StackSettings) -> Component:
+    from tools.monitoring.stack import prometheus_process
+
+    return Component(*prometheus_process(settings))
+
+
 #: Every component of the local stack, in start order. To add one: a builder above and a line here.
 KINDS: tuple[Kind, ...] = (
     Kind("s3", _s3, count=lambda s: int(s.broker_storage == "s3")),
     Kind("broker", _broker),
     Kind("triton", _triton),
-    Kind("controller", _controller),
+    Kind("controller", _controller, count=lambda s: int(s.controller)),
     Kind("tagger", _tagger, count=lambda s: s.taggers, numbered=True),
+    Kind("review", _review, count=lambda s: int(s.review)),
+    Kind("monitor", _monitor, count=lambda s: int(s.monitor)),
+    Kind("prometheus", _prometheus, count=lambda s: int(s.with_prometheus)),
 )
 
 
@@ -208,12 +240,15 @@ def create_bucket(settings: StackSettings) -> None:
 
 
 def create_topics(settings: StackSettings) -> None:
-    """Create every contract topic that the broker lacks (all of them after a memory broker restarts)."""
+    """Create every contract topic that the broker lacks (all of them after a memory broker restarts), then
+    register the committed model's versions on tagstream.models (their reference profiles, for the monitor)."""
     from runtime.kafka import ensure_topics  # kafka clients only where a broker is started
+    from tools.monitoring.stack import register_models
 
     created = ensure_topics(settings.kafka_settings(), partitions=settings.partitions)
     if created:
         log.info("created topics %s", ", ".join(created))
+    register_models(settings.kafka_settings())
 
 
 KEEPER = "keeper"

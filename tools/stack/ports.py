@@ -46,13 +46,19 @@ def _bindable(port: int) -> bool:
 
 
 def private_settings(state_dir: Path, **overrides: Any) -> StackSettings:
-    """StackSettings in ``state_dir`` with every port free, so it never meets a user's stack; overrides win."""
-    broker, s3, grpc, http, metrics, control, controller = free_ports(7)
+    """StackSettings in ``state_dir`` with every port free, so it never meets a user's stack; overrides win.
+
+    Private stacks (tests, benchmarks) leave the monitor, the rollout controller and the review console out unless
+    asked (``monitor=True`` and so on): they measure other things, and those processes would only slow their start.
+    """
+    broker, s3, grpc, http, metrics, control, controller, review, monitor, prometheus = free_ports(10)
     taggers = int(overrides.get("taggers", 1))
     defaults: dict[str, Any] = {
         "state_dir": state_dir, "broker_port": broker, "s3_port": s3, "triton_grpc_port": grpc,
         "triton_http_port": http, "triton_metrics_port": metrics, "triton_control_port": control,
         "controller_port": controller,
-        "tagger_metrics_port": free_port_range(max(taggers, 1)), "taggers": taggers,
+        "tagger_metrics_port": free_port_range(max(taggers, 1)), "taggers": taggers, "review_port": review,
+        "monitor_port": monitor, "prometheus_port": prometheus, "monitor": False,
+        "controller": False, "review": False,
     }
     return StackSettings(**{**defaults, **overrides})

@@ -30,6 +30,8 @@ class StackSettings(TagstreamSettings):
     taggers: int = Field(1, ge=0, le=64, description="tagger processes; more than partitions idle")
     tagger_metrics_port: int = Field(9300, ge=1, le=65535,
                                      description="tagger i serves /metrics, /healthz and /readyz on this + i")
+    review_port: int = Field(9600, ge=1, le=65535, description="port of the review console (sign in as the local "
+                                                             "reviewer: see the README)")
     tagger_env: dict[str, str] = Field(default_factory=dict,
                                        description="extra environment of the tagger processes (e.g. "
                                                    "TAGSTREAM_BATCH_MAX_SIZE); may hold secrets: never printed")
@@ -40,6 +42,16 @@ class StackSettings(TagstreamSettings):
     restart_stable_s: float = Field(30.0, gt=0, description="a component up this long is stable again: its next "
                                                             "crash waits restart_backoff_s")
     keeper_period_s: float = Field(1.0, gt=0, description="how often the keeper checks every component")
+    controller: bool = Field(True, description="start the rollout controller (operator API on controller_port)")
+    review: bool = Field(True, description="start the review console (on review_port)")
+    monitor: bool = Field(True, description="start the monitor (drift and quality, /metrics on monitor_port)")
+    monitor_port: int = Field(9400, ge=1, le=65535, description="the monitor's /metrics, /healthz and /readyz")
+    monitor_env: dict[str, str] = Field(default_factory=dict,
+                                        description="extra environment of the monitor (e.g. "
+                                                    "TAGSTREAM_MONITOR_WINDOW_SECONDS)")
+    with_prometheus: bool = Field(False, description="also run a Prometheus server scraping the stack, with the "
+                                                     "alert rules (Debian's prometheus)")
+    prometheus_port: int = Field(9090, ge=1, le=65535, description="port of that Prometheus server")
 
     @property
     def bootstrap(self) -> str:

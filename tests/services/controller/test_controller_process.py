@@ -54,7 +54,7 @@ def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStac
     shutil.copytree(repository / MODEL_NAME / "1", repository / MODEL_NAME / "3")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TAGSTREAM_MODEL_REPOSITORY", str(repository))
-        with LocalStack(stack_settings(folder / "stack", taggers=0)) as stack:
+        with LocalStack(stack_settings(folder / "stack", taggers=0, controller=True)) as stack:
             stack.start(["broker", "triton", "controller"])
             yield stack
 

@@ -1,0 +1,1 @@
+"""The monitor process: follows tags, shadow tags, labels and model cards; publishes drift and quality."""

@@ -1,0 +1,5 @@
+import sys
+
+from services.monitor.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The review console: a person confirms or corrects doubtful tags; decisions become labels on ``catalog.labels``."""

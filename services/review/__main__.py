@@ -1,0 +1,5 @@
+import sys
+
+from services.review.main import main
+
+sys.exit(main())
