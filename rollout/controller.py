@@ -13,6 +13,11 @@ command changed the state meanwhile; otherwise its intents are dropped and the n
 (``start``, ``approve``, ``pause``, ``resume``, ``promote``, ``rollback``) take the lock, apply a pure transition
 from ``rollout.state`` and commit at once, so a rollback never waits for a measurement.
 
+**Versions on Triton.** The stable version is served always, the candidate while a rollout runs. A version the
+rollout leaves (the candidate after a rollback, the old stable version after full) stays loaded for
+``unload_grace_s`` before it is unloaded: taggers route each event when they read it, so events read just before the
+change are still on their way to that version, and finish under the state they started with.
+
 **Restart.** ``recover`` takes the state from the topic (the follower's latest) and the current stage's rounds from
 the audit history, so the failure, inconclusive and error counts carry on where they were.
 """
@@ -96,7 +101,7 @@ class Pass:
 class Controller:
     def __init__(self, *, model: str, stable_version: str, publisher: StatePublisher, audit: AuditLog,
                  source: WindowSource, serving: ModelServing, prometheus: PrometheusSource | None = None,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, unload_grace_s: float = 0.0) -> None:
         self.model = model
         self._publisher = publisher
         self._audit = audit
@@ -110,6 +115,8 @@ class Controller:
         self._last_measured: datetime | None = None
         self._served: set[str] | None = None
         self._served_checked: datetime | None = None
+        self._unload_grace_s = unload_grace_s
+        self._leaving: dict[str, datetime] = {}  # versions no longer wanted, still served, and since when
         self.last_pass: Pass | None = None
 
     # -- state ---------------------------------------------------------------------------------------------------
@@ -177,6 +184,7 @@ class Controller:
         wanted = {spec.stable_version}
         if machine.is_running(p.state) and spec.candidate_version:
             wanted.add(spec.candidate_version)
+        wanted |= self._still_leaving(wanted, p.now)
         stale = self._served_checked is None or (p.now - self._served_checked).total_seconds() > SERVING_RECHECK_S
         if wanted == self._served and not stale:
             return True
@@ -191,6 +199,14 @@ class Controller:
             log.warning("Triton does not serve versions %s yet: %s", sorted(wanted), e)
             p.waiting = f"waiting for Triton to serve versions {', '.join(sorted(wanted))}"
             return not machine.is_running(p.state)  # an unload that failed blocks nothing: retried later
+
+    def _still_leaving(self, wanted: set[str], now: datetime) -> set[str]:
+        """The versions served until now that ``wanted`` drops, while their grace lasts."""
+        for version in (self._served or set()) - wanted:
+            self._leaving.setdefault(version, now)
+        self._leaving = {v: since for v, since in self._leaving.items()
+                         if v not in wanted and (now - since).total_seconds() < self._unload_grace_s}
+        return set(self._leaving)
 
     def _running(self, p: Pass) -> bool:
         if not machine.is_running(p.state):

@@ -22,9 +22,9 @@ class Rig:
         self.audit = AuditLog(tmp_path / "audit.sqlite")
         self.controller = self.make()
 
-    def make(self) -> Controller:
+    def make(self, unload_grace_s: float = 0.0) -> Controller:
         return Controller(model="catalog_tagger", stable_version="1", publisher=self.topic, audit=self.audit,
-                          source=self.source, serving=self.serving, clock=self.clock)
+                          source=self.source, serving=self.serving, clock=self.clock, unload_grace_s=unload_grace_s)
 
     def run(self, seconds: float, step: float = 1.0) -> None:
         """Reconcile once per ``step`` for ``seconds`` of the test clock."""
@@ -87,6 +87,24 @@ def test_a_bad_candidate_rolls_back_within_the_failure_limit_with_its_figures(ri
     assert any(m.attribute == "fabric" and m.value == 0.9 for m in last.figures)
     rig.run(1)
     assert rig.serving.ready == {"1"}  # the candidate unloaded
+
+
+@pytest.mark.parametrize("leave", ["rollback", "complete"])
+def test_a_version_the_rollout_leaves_stays_served_for_the_grace_then_is_unloaded(rig: Rig, leave: str) -> None:
+    rig.controller = rig.make(unload_grace_s=5.0)
+    rig.controller.recover(None)
+    rig.controller.start("2", plan(), actor="ana")
+    rig.run(2)
+    if leave == "rollback":
+        rig.controller.rollback(actor="ana", reason="drill")
+    else:
+        while rig.controller.state.status.stage is not RolloutStage.STABLE:
+            rig.controller.promote(actor="ana")
+    leaving = {"rollback": "2", "complete": "1"}[leave]
+    rig.run(4)
+    assert rig.serving.ready == {"1", "2"}  # taggers may still have events routed to the version that left
+    rig.run(2)
+    assert rig.serving.ready == {"1", "2"} - {leaving}
 
 
 def test_the_bake_holds_until_both_time_and_events_are_reached(rig: Rig) -> None:
