@@ -113,6 +113,8 @@ class Controller:
         self._state = machine.initial(model, stable_version, clock())
         self._rounds: list[Round] = []
         self._last_measured: datetime | None = None
+        self._measure_now = False  # measure at the next pass whatever the interval (the bake just ended)
+        self._baked: tuple[str, datetime | None, datetime] | None = None  # step, analysis start, bake done at
         self._served: set[str] | None = None
         self._served_checked: datetime | None = None
         self._unload_grace_s = unload_grace_s
@@ -174,7 +176,7 @@ class Controller:
                 log.debug("an operator command changed the state during the pass; its intents are dropped")
                 return self._state
             if p.rounds:
-                self._last_measured = p.now
+                self._last_measured, self._measure_now = p.now, False
             self._commit(p.state, action=p.action or "reconcile", actor=CONTROLLER, figures=p.figures,
                          rounds=p.rounds, now=p.now)
             return self._state
@@ -227,7 +229,8 @@ class Controller:
 
     def _measure(self, p: Pass) -> bool:
         plan = machine.plan_of(p.state)
-        due = self._last_measured is None or (p.now - self._last_measured).total_seconds() >= plan.analysis.interval
+        due = (self._measure_now or self._last_measured is None
+               or (p.now - self._last_measured).total_seconds() >= plan.analysis.interval)
         if due:
             stage = machine.current_stage(p.state)
             guardrails = plan.guardrails_for(stage) if stage else {}
@@ -276,6 +279,16 @@ class Controller:
         if (p.now - started).total_seconds() < stage.bake.time or events < stage.bake.events:
             return p.hold(RolloutReason.BAKING, f"baking: {stage.name} needs {stage.bake.time:g} s and "
                                                 f"{stage.bake.events} candidate events")
+        # The gate opens on a measurement of the whole bake, never on one taken before the bake ended (a guardrail
+        # still short of its samples then would let the stage pass unjudged).
+        status = p.state.status
+        if self._baked is None or self._baked[:2] != (status.step, status.analysis_since):
+            self._baked = (status.step, status.analysis_since, p.now)
+        measured = p.now if p.rounds else self._last_measured
+        if measured is None or measured < self._baked[2]:
+            self._measure_now = True
+            p.waiting = f"{stage.name} baked: measuring every guardrail once more before its gate"
+            return False
         return True
 
     def _guardrails_pass(self, p: Pass) -> bool:
@@ -320,6 +333,10 @@ class Controller:
                 raise RolloutError(f"Triton could not load version {candidate}, so nothing started: {e.message}",
                                    code="candidate_not_served", hint=e.hint or "export the version into the "
                                    "model repository (tagstream model export), then start again") from e
+            # the stage (its bake and its guardrails' window) begins once the candidate is served, not before
+            now = self._clock()
+            started = machine.start(self._state, candidate=candidate, plan=plan, now=now, actor=actor,
+                                    plan_name=plan_name)
             self._served, self._served_checked = wanted, now
             return self._commit(started, action="start", actor=actor, now=now)
 

@@ -102,8 +102,9 @@ class Router:
         changed = before is None or before.status.revision != status.revision
         metrics.show_route(status.revision, status.stage.value, applied_at=time.time() if changed else None)
         if changed:
-            log.info("routing by rollout revision %d: %s%s (stable %s, candidate %s)", status.revision,
-                     status.step or status.stage.value,
+            step = f" {status.step}" if status.step and status.stage in _CANDIDATE_STAGES else ""
+            log.info("routing by rollout revision %d: %s%s%s (stable %s, candidate %s)", status.revision,
+                     status.stage.value, step,
                      f", share {status.traffic_share:.0%}" if status.stage is RolloutStage.CANARY else "",
                      state.spec.stable_version, state.spec.candidate_version or "-")
 

@@ -117,7 +117,33 @@ def test_the_bake_holds_until_both_time_and_events_are_reached(rig: Rig) -> None
     assert bake is not None and bake.events == 5 and not bake.done
     rig.source.events = 25
     rig.run(1)
-    assert rig.step == "pilot"
+    assert rig.step == "pilot"  # that pass measured too (one a second): the gate opened on it
+
+
+def test_the_first_stage_begins_once_triton_serves_the_candidate(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    serve = rig.serving.serve
+
+    def slow_load(versions: set[str]) -> None:
+        rig.clock.tick(4)  # loading a version takes seconds on Triton
+        serve(versions)
+
+    monkeypatch.setattr(rig.serving, "serve", slow_load)
+    started = rig.controller.start("2", plan(), actor="ana")
+    assert started.status.stage_started_at == rig.clock.now == started.spec.started_at
+
+
+def test_the_gate_opens_only_on_a_measurement_taken_once_the_bake_is_done(rig: Rig) -> None:
+    rig.source.events = 5
+    rig.controller.start("2", plan(), actor="ana")
+    rig.source.set(GuardrailKind.DISAGREEMENT, {"fabric": Figure(0.9, 3)})  # too few pairs: pending
+    rig.run(12)
+    assert rig.step == "shadow"
+    rig.source.events = 25  # the bake is done, and by now the pairs show the candidate is bad
+    rig.source.set(GuardrailKind.DISAGREEMENT, {"fabric": Figure(0.9, 500)})
+    rig.run(0.5, step=0.5)  # within the analysis interval of the last (pending) measurement: no advance on it
+    assert rig.step == "shadow" and "measuring every guardrail once more" in rig.controller.view().waiting
+    rig.run(1)
+    assert rig.step == "shadow" and rig.controller.state.status.reason is RolloutReason.GUARDRAIL_FAILING
 
 
 def test_an_unchanged_status_is_not_published_again(rig: Rig) -> None:
