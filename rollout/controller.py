@@ -13,6 +13,11 @@ command changed the state meanwhile; otherwise its intents are dropped and the n
 (``start``, ``approve``, ``pause``, ``resume``, ``promote``, ``rollback``) take the lock, apply a pure transition
 from ``rollout.state`` and commit at once, so a rollback never waits for a measurement.
 
+**Versions on Triton.** The stable version is served always, the candidate while a rollout runs. A version the
+rollout leaves (the candidate after a rollback, the old stable version after full) stays loaded for
+``unload_grace_s`` before it is unloaded: taggers route each event when they read it, so events read just before the
+change are still on their way to that version, and finish under the state they started with.
+
 **Restart.** ``recover`` takes the state from the topic (the follower's latest) and the current stage's rounds from
 the audit history, so the failure, inconclusive and error counts carry on where they were.
 """
@@ -96,7 +101,7 @@ class Pass:
 class Controller:
     def __init__(self, *, model: str, stable_version: str, publisher: StatePublisher, audit: AuditLog,
                  source: WindowSource, serving: ModelServing, prometheus: PrometheusSource | None = None,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, unload_grace_s: float = 0.0) -> None:
         self.model = model
         self._publisher = publisher
         self._audit = audit
@@ -108,8 +113,12 @@ class Controller:
         self._state = machine.initial(model, stable_version, clock())
         self._rounds: list[Round] = []
         self._last_measured: datetime | None = None
+        self._measure_now = False  # measure at the next pass whatever the interval (the bake just ended)
+        self._baked: tuple[str, datetime | None, datetime] | None = None  # step, analysis start, bake done at
         self._served: set[str] | None = None
         self._served_checked: datetime | None = None
+        self._unload_grace_s = unload_grace_s
+        self._leaving: dict[str, datetime] = {}  # versions no longer wanted, still served, and since when
         self.last_pass: Pass | None = None
 
     # -- state ---------------------------------------------------------------------------------------------------
@@ -167,7 +176,7 @@ class Controller:
                 log.debug("an operator command changed the state during the pass; its intents are dropped")
                 return self._state
             if p.rounds:
-                self._last_measured = p.now
+                self._last_measured, self._measure_now = p.now, False
             self._commit(p.state, action=p.action or "reconcile", actor=CONTROLLER, figures=p.figures,
                          rounds=p.rounds, now=p.now)
             return self._state
@@ -177,6 +186,7 @@ class Controller:
         wanted = {spec.stable_version}
         if machine.is_running(p.state) and spec.candidate_version:
             wanted.add(spec.candidate_version)
+        wanted |= self._still_leaving(wanted, p.now)
         stale = self._served_checked is None or (p.now - self._served_checked).total_seconds() > SERVING_RECHECK_S
         if wanted == self._served and not stale:
             return True
@@ -191,6 +201,14 @@ class Controller:
             log.warning("Triton does not serve versions %s yet: %s", sorted(wanted), e)
             p.waiting = f"waiting for Triton to serve versions {', '.join(sorted(wanted))}"
             return not machine.is_running(p.state)  # an unload that failed blocks nothing: retried later
+
+    def _still_leaving(self, wanted: set[str], now: datetime) -> set[str]:
+        """The versions served until now that ``wanted`` drops, while their grace lasts."""
+        for version in (self._served or set()) - wanted:
+            self._leaving.setdefault(version, now)
+        self._leaving = {v: since for v, since in self._leaving.items()
+                         if v not in wanted and (now - since).total_seconds() < self._unload_grace_s}
+        return set(self._leaving)
 
     def _running(self, p: Pass) -> bool:
         if not machine.is_running(p.state):
@@ -211,7 +229,8 @@ class Controller:
 
     def _measure(self, p: Pass) -> bool:
         plan = machine.plan_of(p.state)
-        due = self._last_measured is None or (p.now - self._last_measured).total_seconds() >= plan.analysis.interval
+        due = (self._measure_now or self._last_measured is None
+               or (p.now - self._last_measured).total_seconds() >= plan.analysis.interval)
         if due:
             stage = machine.current_stage(p.state)
             guardrails = plan.guardrails_for(stage) if stage else {}
@@ -260,6 +279,16 @@ class Controller:
         if (p.now - started).total_seconds() < stage.bake.time or events < stage.bake.events:
             return p.hold(RolloutReason.BAKING, f"baking: {stage.name} needs {stage.bake.time:g} s and "
                                                 f"{stage.bake.events} candidate events")
+        # The gate opens on a measurement of the whole bake, never on one taken before the bake ended (a guardrail
+        # still short of its samples then would let the stage pass unjudged).
+        status = p.state.status
+        if self._baked is None or self._baked[:2] != (status.step, status.analysis_since):
+            self._baked = (status.step, status.analysis_since, p.now)
+        measured = p.now if p.rounds else self._last_measured
+        if measured is None or measured < self._baked[2]:
+            self._measure_now = True
+            p.waiting = f"{stage.name} baked: measuring every guardrail once more before its gate"
+            return False
         return True
 
     def _guardrails_pass(self, p: Pass) -> bool:
@@ -304,6 +333,10 @@ class Controller:
                 raise RolloutError(f"Triton could not load version {candidate}, so nothing started: {e.message}",
                                    code="candidate_not_served", hint=e.hint or "export the version into the "
                                    "model repository (tagstream model export), then start again") from e
+            # the stage (its bake and its guardrails' window) begins once the candidate is served, not before
+            now = self._clock()
+            started = machine.start(self._state, candidate=candidate, plan=plan, now=now, actor=actor,
+                                    plan_name=plan_name)
             self._served, self._served_checked = wanted, now
             return self._commit(started, action="start", actor=actor, now=now)
 

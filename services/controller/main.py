@@ -106,7 +106,8 @@ def _run(settings: ControllerSettings, token: str, stop: threading.Event) -> int
         serving = TritonRepository(settings.triton_repository_url, settings.model,
                                    header=settings.triton_repository_header, key=settings.triton_key())
         controller = Controller(model=settings.model, stable_version=settings.stable_version, publisher=writer,
-                                audit=audit, source=source, serving=serving, prometheus=prometheus)
+                                audit=audit, source=source, serving=serving, prometheus=prometheus,
+                                unload_grace_s=settings.unload_grace_s)
         controller.recover(follower.latest(settings.model))
         follower.stop()
         healthy = threading.Event()

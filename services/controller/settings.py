@@ -38,6 +38,10 @@ class ControllerSettings(KafkaSettings):
     triton_repository_key: SecretStr | None = Field(None, description="value of that header")
     triton_repository_key_file: Path | None = Field(None, description="file holding the key when "
                                                                       "triton_repository_key is unset")
+    unload_grace_s: float = Field(10.0, ge=0, description="how long a version the rollout left (a rolled-back "
+                                                          "candidate, the old stable version after full) stays "
+                                                          "loaded on Triton, for the events taggers routed to it "
+                                                          "just before")
     model_repository: Path | None = Field(DEFAULT_REPOSITORY,
                                           description="where reference profiles are read for the built-in input drift "
                                                       "guardrail (<repository>/<model>/<version>/reference_profile."

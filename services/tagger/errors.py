@@ -17,3 +17,10 @@ class InferenceUnavailable(TagstreamError):
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message, hint="check `tagstream status` and the Triton log")
         self.retry_after_s = retry_after_s
+
+
+class VersionRetired(TagstreamError):
+    """A call to a model version failed, and the rollout in force routes nothing to that version any more (rolled
+    back, or replaced by the candidate): its events are routed again instead of waiting for it."""
+
+    code = "version_retired"

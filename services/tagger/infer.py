@@ -6,6 +6,16 @@ failed call is retried as the error policy says (``policy.retry_wait``: the wait
 or an exponential backoff) while ``triton_down`` pauses consumption; an outage never dead-letters.
 Each answer is turned into tags (``postprocess.to_tags``) and the event goes on to the publish stage
 with every answer its route asked for.
+
+**Addressing.** A route names the model as tags name it (``catalog_tagger``) and a version; Triton is called at
+``contracts.triton_target(model, version, settings.triton_addressing)``: the version number of one name on
+production Triton, ``catalog_tagger_v<N>`` on the local host (an empty version: the name's default version).
+
+**A version the rollout left.** Events keep the route they were given when read, so a batch finishes under the
+state it started with; the controller keeps an old version loaded for a grace period after a rollback or a
+completed rollout for that. If a call to a version fails and the state in force no longer routes to that version
+at all (the grace ran out during an outage, say), waiting would never end: those events are routed again under
+the state in force, and logged.
 """
 
 from __future__ import annotations
@@ -13,19 +23,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import numpy as np
 
-from contracts import ModelRef
+from contracts import ModelRef, RolloutArm, triton_target
 from modelspec.preprocess import stack
 from services.tagger import metrics, policy
 from services.tagger.batcher import MicroBatcher
-from services.tagger.errors import InferenceUnavailable
+from services.tagger.errors import InferenceUnavailable, VersionRetired
 from services.tagger.inference import TritonTagger
 from services.tagger.policy import Action, Stage
 from services.tagger.postprocess import to_tags
-from services.tagger.router import ModelCall
+from services.tagger.router import ModelCall, Router
 from services.tagger.settings import TaggerSettings
 from services.tagger.work import Answer, Inferred, Loaded
 
@@ -39,7 +50,7 @@ class InferStage:
     def __init__(self, triton: TritonTagger, batcher: MicroBatcher[Loaded], settings: TaggerSettings, *,
                  owns: Callable[[Loaded], bool], on_inferred: Callable[[Inferred], None],
                  on_fatal: Callable[[BaseException], None],
-                 wait: Callable[[float], bool] | None = None) -> None:
+                 wait: Callable[[float], bool] | None = None, router: Router | None = None) -> None:
         self.triton = triton
         self.batcher = batcher
         self.settings = settings
@@ -49,6 +60,7 @@ class InferStage:
         self._on_fatal = on_fatal
         self._stop = threading.Event()
         self._wait = wait or self._stop.wait
+        self._router = router
         self._models: dict[tuple[str, str], ModelRef] = {}
         self._last_outage_log = 0.0
         self._workers = [threading.Thread(target=self._run, name=f"infer-{i}", daemon=True)
@@ -84,7 +96,11 @@ class InferStage:
         answers: list[dict[ModelCall, Answer]] = [{} for _ in batch]
         for (model, version), rows in groups.items():
             images = stack([batch[i].image for i in rows])
-            called = self._call(model, version, images)
+            arms = {call.arm for i in rows for call in batch[i].valid.route.calls if call.target == (model, version)}
+            try:
+                called = self._call(model, version, images, arms)
+            except VersionRetired:
+                return self.infer(self._reroute(batch, model, version))
             if called is None:
                 return False
             outputs, ref, elapsed_ms = called
@@ -99,18 +115,31 @@ class InferStage:
             self._on_inferred(Inferred(loaded=item, answers=tuple(found[call] for call in item.valid.route.calls)))
         return True
 
-    def _call(self, model: str, version: str, images: np.ndarray,
+    def address(self, model: str, version: str) -> tuple[str, str]:
+        """Where Triton serves ``version`` of ``model`` for this tagger (an empty version: the name's default)."""
+        return (model, "") if not version else triton_target(model, version, self.settings.triton_addressing)
+
+    def _call(self, model: str, version: str, images: np.ndarray, arms: Iterable[RolloutArm] = (),
               ) -> tuple[dict[str, np.ndarray], ModelRef, float] | None:
+        """Triton's outputs for ``images``, the model that answered and the time; None when stopped first. Raises
+        ``VersionRetired`` when the call failed and the state in force routes nothing to this version any more."""
         backoff = FIRST_BACKOFF_S
+        name, number = self.address(model, version)
         while not self._stop.is_set():
             start = time.perf_counter()
             try:
-                outputs = self.triton.infer(images, model=model, version=version)
+                outputs = self.triton.infer(images, model=name, version=number)
                 ref = self._model(model, version)
-            except Exception as e:  # noqa: BLE001 -- the policy decides; by default every failure is retried
+            except Exception as e:  # the policy decides; by default every failure is retried
+                for arm in arms:
+                    metrics.TRITON_ERRORS_BY_ARM.labels(arm.value).inc()
                 if policy.decide(Stage.INFER, e) is not Action.RETRY:
                     self._on_fatal(e)
                     return None
+                if self._router is not None and not self._router.serves(model, version):
+                    log.warning("version %s of %s failed (%s) and rollout revision %d routes nothing to it any "
+                                "more: its events are routed again", version, model, e, self._router.revision)
+                    raise VersionRetired(f"version {version} of {model} failed and is retired: {e}") from e
                 self._outage(e)
                 self._wait(policy.retry_wait(e, backoff))
                 backoff = min(backoff * 2, self.settings.triton_backoff_max_s)
@@ -121,9 +150,21 @@ class InferStage:
                 self.triton_down.clear()
             metrics.TRITON_UP.set(1)
             metrics.INFERENCE_SECONDS.observe(elapsed)
+            for arm in arms:
+                metrics.INFERENCE_BY_ARM.labels(arm.value).observe(elapsed)
             metrics.BATCH_SIZE.observe(images.shape[0])
             return outputs, ref, elapsed * 1000
         return None
+
+    def _reroute(self, batch: list[Loaded], model: str, version: str) -> list[Loaded]:
+        """``batch`` with every item whose route names ``version`` of ``model`` routed again under the state in
+        force (which no longer routes to that version, so this ends)."""
+        router = self._router
+        if router is None:  # only called when a router said the version is retired
+            return batch
+        return [replace(item, valid=replace(item.valid, route=router.route(item.valid.event)))
+                if any(call.target == (model, version) for call in item.valid.route.calls) else item
+                for item in batch]
 
     def _model(self, model: str, version: str) -> ModelRef:
         """The model and version that answered; an unpinned version is asked of Triton once."""

@@ -1,5 +1,10 @@
 """The tagger process: wire settings, clients, the image fetcher and the pipeline; SIGTERM drains and exits 0.
 
+The rollout state is followed for the whole process (``rollout.statetopic.RolloutFollower`` reads the compacted
+``tagstream.rollout`` topic on its own thread and hands every new state to the router), across restarts of the
+pipeline. Consumption starts once the topic was read to its end (at most ``rollout_wait_s``), so a tagger that
+(re)starts mid-rollout routes its first events as every other tagger does.
+
 If the pipeline stops on an error (a produce that the broker never acknowledged, a Kafka client
 error that is not retriable, any unexpected exception), it is rebuilt on fresh clients after a
 backoff, as an orchestrator would restart the process: nothing was committed past the failure, so
@@ -22,12 +27,14 @@ from kafka.errors import KafkaError
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from rollout.statetopic import RolloutFollower
 from runtime import kafka
 from runtime.health import HealthServer
 from runtime.logs import configure
 from services.tagger.fetch import FetchPolicy, ImageFetcher
 from services.tagger.inference import TritonTagger
 from services.tagger.pipeline import Tagger
+from services.tagger.router import Router
 from services.tagger.settings import TaggerSettings
 
 log = logging.getLogger("services.tagger")
@@ -91,11 +98,13 @@ def main() -> int:
     health = HealthServer(settings.metrics_host, settings.metrics_port, liveness=liveness, readiness=readiness)
     health.start()
     log.info("metrics, /healthz and /readyz on http://%s:%d", settings.metrics_host, health.port)
+    router = Router(settings.triton_model, settings.triton_model_version)
+    follower = _follow(settings, router, stop) if settings.follow_rollout else None
     try:
         attempt = 0
         while True:
             started = time.monotonic()
-            code = _serve(settings, stop, current)
+            code = _serve(settings, stop, current, router)
             if code == 0 or stop.is_set() or not settings.restart_on_error:
                 return code
             attempt = 1 if time.monotonic() - started > HEALTHY_RUN_S else attempt + 1
@@ -105,10 +114,30 @@ def main() -> int:
             current[0] = None
             stop.wait(delay)
     finally:
+        if follower is not None:
+            follower.stop()
         health.stop()
 
 
-def _serve(settings: TaggerSettings, stop: threading.Event, current: list[Tagger | None]) -> int:
+def _follow(settings: TaggerSettings, router: Router, stop: threading.Event) -> RolloutFollower:
+    """Follow ``tagstream.rollout`` into ``router``; wait until it is read to its end (or ``rollout_wait_s``)."""
+    follower = RolloutFollower(settings, client_id=f"{settings.instance_id}-rollout")
+    follower.on_change(router.update)
+    follower.start()
+    deadline = time.monotonic() + settings.rollout_wait_s
+    while not follower.wait_caught_up(0.2) and not stop.is_set():
+        if time.monotonic() > deadline:
+            log.warning("tagstream.rollout not read to its end within %.0f s: routing to version %s until a rollout "
+                        "state arrives", settings.rollout_wait_s, settings.triton_model_version or "(Triton's latest)")
+            break
+    if follower.caught_up:
+        state = router.state
+        log.info("following tagstream.rollout: %s", "no rollout state yet" if state is None else
+                 f"revision {state.status.revision}, stage {state.status.step or state.status.stage.value}")
+    return follower
+
+
+def _serve(settings: TaggerSettings, stop: threading.Event, current: list[Tagger | None], router: Router) -> int:
     """One life of the pipeline on fresh Kafka and Triton clients; returns its exit code (1 on any error)."""
     try:
         with ExitStack() as stack:
@@ -124,7 +153,8 @@ def _serve(settings: TaggerSettings, stop: threading.Event, current: list[Tagger
             fetcher = stack.enter_context(ImageFetcher(FetchPolicy(
                 timeout_s=settings.fetch_timeout_s, max_bytes=settings.image_max_bytes,
                 allow_hosts=frozenset(settings.url_allow_hosts))))
-            tagger = Tagger(settings, consumer=consumer, producer=producer, triton=triton, fetcher=fetcher)
+            tagger = Tagger(settings, consumer=consumer, producer=producer, triton=triton, fetcher=fetcher,
+                            router=router)
             current[0] = tagger
             return tagger.run(stop)
     except Exception:  # the restart policy in main() decides what happens next

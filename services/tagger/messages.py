@@ -6,9 +6,12 @@ together and counts the event done when all of them are acknowledged.
 - A published answer gives a ``TagPrediction`` on ``catalog.tags`` and, when it needs review, a
   ``ReviewItem`` of kind doubt on ``catalog.review`` (:func:`review_items`; an audit share of confident
   tags is another kind the same function can add). Both are written by ``wire.py``.
-- A shadow answer gives a ``TagPrediction`` on ``catalog.tags.shadow`` only.
+- Every other answer of the route (the candidate's in shadow, arm shadow; stable's copy of a compared event in
+  pilot and canary, arm stable) gives a ``TagPrediction`` on ``catalog.tags.shadow`` only.
 - A deletion gives a tombstone: the product's key and a null value on ``catalog.tags``.
-- A bad event gives a ``DeadLetter`` with the original bytes and the reason.
+- A bad event gives a ``DeadLetter`` with the original bytes and the reason; one that was routed already carries
+  the arm of its route in the ``tagstream-rollout-arm`` header (``contracts.ARM_HEADER``), for the rollout's
+  error-rate guardrail.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts import CatalogEvent, DeadLetter, ErrorInfo, ReviewKind, RolloutArm, SourcePosition, Topics
+from contracts import ARM_HEADER, CatalogEvent, DeadLetter, ErrorInfo, ReviewKind, RolloutArm, SourcePosition, Topics
 from modelspec.errors import InputError
 from services.tagger import wire
 from services.tagger.postprocess import Tagged
@@ -32,10 +35,12 @@ class Output:
     topic: str
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def tag_outputs(item: Inferred) -> list[Output]:
-    """Every record one tagged event gives: per answer its tag, and review items for the published one."""
+    """Every record one tagged event gives: per answer its tag (the published answer's on catalog.tags, the others'
+    on catalog.tags.shadow), and review items for the published one."""
     valid, loaded = item.loaded.valid, item.loaded
     event, key, tagged_at = valid.event, valid.key, datetime.now(UTC)
     outputs = []
@@ -44,7 +49,7 @@ def tag_outputs(item: Inferred) -> list[Output]:
                                 arm=answer.arm, received_at=valid.received.received_at, tagged_at=tagged_at,
                                 preprocess_ms=loaded.preprocess_ms, inference_ms=answer.inference_ms,
                                 features=loaded.features)
-        if answer.arm is RolloutArm.SHADOW:
+        if answer.call != valid.route.publish:
             outputs.append(Output(Topics.TAGS_SHADOW.name, key, wire.to_bytes(tag)))
             continue
         outputs.append(Output(Topics.TAGS.name, key, wire.to_bytes(tag)))
@@ -71,7 +76,9 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def dead_letter(received: Received, error: InputError, *, group: str, max_original_bytes: int) -> Output:
+def dead_letter(received: Received, error: InputError, *, group: str, max_original_bytes: int,
+                arm: RolloutArm | None = None) -> Output:
+    """The ``DeadLetter`` of one record; ``arm``: the arm of the event's route, when it was routed."""
     record = received.record
     value = record.value or b""
     letter = DeadLetter(
@@ -84,4 +91,5 @@ def dead_letter(received: Received, error: InputError, *, group: str, max_origin
         consumer_group=group,
         time=datetime.now(UTC),
     )
-    return Output(Topics.DEAD_LETTERS.name, record.key, letter.to_bytes())
+    headers = ((ARM_HEADER, arm.value.encode()),) if arm is not None else ()
+    return Output(Topics.DEAD_LETTERS.name, record.key, letter.to_bytes(), headers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from contracts import ReviewReason
+from contracts import ReviewReason, RolloutArm, RolloutStage
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -41,3 +41,35 @@ HIGH_WATERMARK = Gauge("tagstream_consumer_high_watermark",
                        "High watermark from the last fetch response", ["partition"])
 LAG = Gauge("tagstream_consumer_lag", "High watermark minus position", ["partition"])
 COMMITTED = Gauge("tagstream_committed_offset", "Last committed offset", ["partition"])
+
+# -- the rollout, as this tagger routes by it (the controller's own metrics are tagstream_rollout_*) ----------------
+ROUTER_REVISION = Gauge("tagstream_router_revision", "The rollout revision this tagger routes new events by")
+ROUTER_STAGE = Gauge("tagstream_router_stage", "1 for the rollout stage this tagger routes new events by", ["stage"])
+ROUTER_APPLIED = Gauge("tagstream_router_revision_applied_timestamp_seconds",
+                       "When (Unix time) this tagger began routing new events by the revision it follows")
+for _stage in RolloutStage:
+    ROUTER_STAGE.labels(_stage.value)
+
+# -- per arm, for guardrails measured in Prometheus (a plan names the query; see the README's Rollouts) -----------
+INFERENCE_BY_ARM = Histogram("tagstream_inference_by_arm_seconds",
+                             "Triton call latency per batch, by the rollout arm it served", ["arm"],
+                             buckets=_LATENCY_BUCKETS)
+TRITON_ERRORS_BY_ARM = Counter("tagstream_triton_errors_by_arm_total",
+                               "Failed Triton calls (retried), by the rollout arm they were for", ["arm"])
+DEAD_LETTERS_BY_ARM = Counter("tagstream_dead_letters_by_arm_total",
+                              "Routed events dead-lettered, by the arm of their route (bad input before routing "
+                              "counts in tagstream_dead_letters_total only)", ["arm"])
+for _arm in RolloutArm:  # the fixed label set, every series present from the start
+    INFERENCE_BY_ARM.labels(_arm.value)
+    TRITON_ERRORS_BY_ARM.labels(_arm.value)
+    DEAD_LETTERS_BY_ARM.labels(_arm.value)
+    EVENTS_TAGGED.labels(_arm.value)
+
+
+def show_route(revision: int, stage: str, *, applied_at: float | None) -> None:
+    """The rollout state the router follows now; ``applied_at`` when its revision is new."""
+    ROUTER_REVISION.set(revision)
+    for name in RolloutStage:
+        ROUTER_STAGE.labels(name.value).set(1 if name.value == stage else 0)
+    if applied_at is not None:
+        ROUTER_APPLIED.set(applied_at)

@@ -57,7 +57,7 @@ class Tagger:
             max_size=settings.batch_max_size, max_wait_s=settings.batch_max_wait_ms / 1000,
             capacity=settings.max_in_flight + settings.max_poll_records)
         self.infer = InferStage(triton, self.batcher, settings, owns=lambda item: self._owns(item.valid),
-                                on_inferred=self.publish.tagged, on_fatal=self._fail)
+                                on_inferred=self.publish.tagged, on_fatal=self._fail, router=self.router)
         self.load = LoadStage(fetcher, settings, owns=self._owns, on_loaded=self.batcher.put,
                               on_failed=lambda valid, error: self.publish.failed(valid, Stage.DECODE, error),
                               on_fatal=self._fail)

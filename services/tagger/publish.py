@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from kafka import KafkaProducer, TopicPartition
 
+from contracts import RolloutArm
 from modelspec.errors import InputError
 from services.tagger import messages, metrics, policy
 from services.tagger.messages import Output
@@ -69,7 +70,7 @@ class PublishStage:
     def failed(self, valid: Valid, stage: Stage, error: BaseException) -> None:
         """A stage could not finish a valid event: dead-letter it in its product's order, or stop, as the error
         policy decides."""
-        self._dead_letter(valid.received, stage, error, ordered=True)
+        self._dead_letter(valid.received, stage, error, ordered=True, arm=valid.route.publish.arm)
 
     def invalid(self, received: Received, error: InputError) -> None:
         """An event that breaks the contract: it has no product to wait for, so its dead letter goes at once."""
@@ -82,16 +83,17 @@ class PublishStage:
                 del self._tickets[key]
             self._send(self._order.forget(partitions))
 
-    def _dead_letter(self, received: Received, stage: Stage, error: BaseException, *, ordered: bool) -> None:
+    def _dead_letter(self, received: Received, stage: Stage, error: BaseException, *, ordered: bool,
+                     arm: RolloutArm | None = None) -> None:
         if policy.decide(stage, error) is Action.STOP:
             self._on_fatal(error)
             return
         bad = policy.as_input_error(error)
         log.warning("dead-lettered %s: %s%s: %s", received.position, bad.code,
                     f" ({bad.field})" if bad.field else "", bad.message)
-        letter = messages.dead_letter(received, bad, group=self._group, max_original_bytes=self._max_original_bytes)
-        self._release(received, [letter], on_acked=lambda: metrics.DEAD_LETTERS.labels(bad.code).inc(),
-                      ordered=ordered)
+        letter = messages.dead_letter(received, bad, group=self._group, max_original_bytes=self._max_original_bytes,
+                                      arm=arm)
+        self._release(received, [letter], on_acked=lambda: _count_dead_letter(bad.code, arm), ordered=ordered)
 
     def _release(self, received: Received, outputs: list[Output], on_acked: Callable[[], None], *,
                  ordered: bool = True) -> None:
@@ -109,7 +111,8 @@ class PublishStage:
             acks = _Acks(len(item.outputs), _when_acked(self._on_done, item))
             for output in item.outputs:
                 try:
-                    future = self._producer.send(output.topic, key=output.key, value=output.value)
+                    future = self._producer.send(output.topic, key=output.key, value=output.value,
+                                                 headers=list(output.headers) or None)
                 except Exception as e:  # noqa: BLE001 -- a producer that cannot take a record: stop, re-deliver
                     self._refused(item.received, e)
                     return
@@ -146,6 +149,12 @@ class _Acks:
 
 def _ticket_key(received: Received) -> _TicketKey:
     return received.tp, received.epoch, received.offset
+
+
+def _count_dead_letter(code: str, arm: RolloutArm | None) -> None:
+    metrics.DEAD_LETTERS.labels(code).inc()
+    if arm is not None:
+        metrics.DEAD_LETTERS_BY_ARM.labels(arm.value).inc()
 
 
 def _count_tagged(item: Inferred) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
+from contracts import TritonAddressing
 from modelspec.preprocess import DEFAULT_MAX_PIXELS
 from modelspec.quality import QualityThresholds
 from modelspec.tensors import MODEL_NAME
@@ -22,7 +23,17 @@ class TaggerSettings(KafkaSettings):
 
     triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC endpoint, host:port")
     triton_model: str = Field(MODEL_NAME, description="model name on Triton")
-    triton_model_version: str = Field("", description="model version to call; empty means Triton's latest")
+    triton_model_version: str = Field("", description="model version to call until a rollout state is read; empty "
+                                                      "means Triton's latest")
+    triton_addressing: TritonAddressing = Field(
+        TritonAddressing.NAME, description="how a rollout's versions are named on Triton: 'version' (one model name, "
+                                           "the version number picks it: production Triton) or 'name' (every version "
+                                           "under its own name, catalog_tagger_v<N>: the local PyTriton host)")
+    follow_rollout: bool = Field(True, description="route each event by the rollout state on tagstream.rollout "
+                                                   "(false: triton_model_version serves every event)")
+    rollout_wait_s: float = Field(30.0, ge=0, description="at start, how long to wait for tagstream.rollout to be "
+                                                          "read to its end before consuming; past it, events are "
+                                                          "routed to stable until the state arrives")
     triton_timeout_s: float = Field(10.0, gt=0, description="deadline of one inference call")
     triton_backoff_max_s: float = Field(10.0, gt=0, description="longest wait between retries during an outage")
 

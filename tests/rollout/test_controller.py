@@ -22,9 +22,9 @@ class Rig:
         self.audit = AuditLog(tmp_path / "audit.sqlite")
         self.controller = self.make()
 
-    def make(self) -> Controller:
+    def make(self, unload_grace_s: float = 0.0) -> Controller:
         return Controller(model="catalog_tagger", stable_version="1", publisher=self.topic, audit=self.audit,
-                          source=self.source, serving=self.serving, clock=self.clock)
+                          source=self.source, serving=self.serving, clock=self.clock, unload_grace_s=unload_grace_s)
 
     def run(self, seconds: float, step: float = 1.0) -> None:
         """Reconcile once per ``step`` for ``seconds`` of the test clock."""
@@ -89,6 +89,24 @@ def test_a_bad_candidate_rolls_back_within_the_failure_limit_with_its_figures(ri
     assert rig.serving.ready == {"1"}  # the candidate unloaded
 
 
+@pytest.mark.parametrize("leave", ["rollback", "complete"])
+def test_a_version_the_rollout_leaves_stays_served_for_the_grace_then_is_unloaded(rig: Rig, leave: str) -> None:
+    rig.controller = rig.make(unload_grace_s=5.0)
+    rig.controller.recover(None)
+    rig.controller.start("2", plan(), actor="ana")
+    rig.run(2)
+    if leave == "rollback":
+        rig.controller.rollback(actor="ana", reason="drill")
+    else:
+        while rig.controller.state.status.stage is not RolloutStage.STABLE:
+            rig.controller.promote(actor="ana")
+    leaving = {"rollback": "2", "complete": "1"}[leave]
+    rig.run(4)
+    assert rig.serving.ready == {"1", "2"}  # taggers may still have events routed to the version that left
+    rig.run(2)
+    assert rig.serving.ready == {"1", "2"} - {leaving}
+
+
 def test_the_bake_holds_until_both_time_and_events_are_reached(rig: Rig) -> None:
     rig.source.events = 5  # the shadow needs 20
     rig.controller.start("2", plan(), actor="ana")
@@ -99,7 +117,33 @@ def test_the_bake_holds_until_both_time_and_events_are_reached(rig: Rig) -> None
     assert bake is not None and bake.events == 5 and not bake.done
     rig.source.events = 25
     rig.run(1)
-    assert rig.step == "pilot"
+    assert rig.step == "pilot"  # that pass measured too (one a second): the gate opened on it
+
+
+def test_the_first_stage_begins_once_triton_serves_the_candidate(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    serve = rig.serving.serve
+
+    def slow_load(versions: set[str]) -> None:
+        rig.clock.tick(4)  # loading a version takes seconds on Triton
+        serve(versions)
+
+    monkeypatch.setattr(rig.serving, "serve", slow_load)
+    started = rig.controller.start("2", plan(), actor="ana")
+    assert started.status.stage_started_at == rig.clock.now == started.spec.started_at
+
+
+def test_the_gate_opens_only_on_a_measurement_taken_once_the_bake_is_done(rig: Rig) -> None:
+    rig.source.events = 5
+    rig.controller.start("2", plan(), actor="ana")
+    rig.source.set(GuardrailKind.DISAGREEMENT, {"fabric": Figure(0.9, 3)})  # too few pairs: pending
+    rig.run(12)
+    assert rig.step == "shadow"
+    rig.source.events = 25  # the bake is done, and by now the pairs show the candidate is bad
+    rig.source.set(GuardrailKind.DISAGREEMENT, {"fabric": Figure(0.9, 500)})
+    rig.run(0.5, step=0.5)  # within the analysis interval of the last (pending) measurement: no advance on it
+    assert rig.step == "shadow" and "measuring every guardrail once more" in rig.controller.view().waiting
+    rig.run(1)
+    assert rig.step == "shadow" and rig.controller.state.status.reason is RolloutReason.GUARDRAIL_FAILING
 
 
 def test_an_unchanged_status_is_not_published_again(rig: Rig) -> None:

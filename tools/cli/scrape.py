@@ -40,6 +40,36 @@ def scrape(urls: list[str], timeout_s: float = 1.0) -> Sample:
     return sample
 
 
+@dataclass(frozen=True)
+class Routing:
+    """The rollout state one tagger routes new events by, as its ``/metrics`` say (``tagstream_router_*``)."""
+
+    revision: int
+    stage: str
+    since: float  # Unix time at which the tagger began routing by this revision
+
+
+def routing(url: str, timeout_s: float = 1.0) -> Routing | None:
+    """What the tagger at ``url`` (its ``/metrics``) routes by; None when it does not answer or follows no rollout."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (loopback, ours)
+            text = response.read().decode()
+    except OSError:
+        return None
+    values: dict[str, float] = {}
+    stage = ""
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "tagstream_router_stage" and s.value == 1:
+                stage = s.labels["stage"]
+            elif s.name in ("tagstream_router_revision", "tagstream_router_revision_applied_timestamp_seconds"):
+                values[s.name] = s.value
+    since = values.get("tagstream_router_revision_applied_timestamp_seconds", 0.0)
+    if not stage or not since:
+        return None
+    return Routing(revision=int(values.get("tagstream_router_revision", 0)), stage=stage, since=since)
+
+
 def quantile(now: dict[float, float], before: dict[float, float] | None, q: float) -> float | None:
     """The q-quantile (seconds) of a histogram over the interval between two scrapes (or since start)."""
     bounds = sorted(now)

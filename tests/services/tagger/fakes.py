@@ -60,12 +60,15 @@ class FakeProducer:
 
     def __init__(self, fail: bool = False) -> None:
         self.sent: list[tuple[str, bytes | None, bytes | None]] = []
+        self.headers: list[list[tuple[str, bytes]]] = []  # each sent record's, in the same order
         self.fail = fail
         self._lock = threading.Lock()
 
-    def send(self, topic: str, key: bytes | None, value: bytes | None) -> FakeFuture:
+    def send(self, topic: str, key: bytes | None, value: bytes | None,
+             headers: list[tuple[str, bytes]] | None = None) -> FakeFuture:
         with self._lock:
             self.sent.append((topic, key, value))
+            self.headers.append(headers or [])
         return FakeFuture(KafkaTimeoutError("not acknowledged") if self.fail else None)
 
     def values(self, topic: str) -> list[bytes | None]:

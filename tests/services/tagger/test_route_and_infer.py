@@ -92,7 +92,7 @@ def test_router_answers_stable_with_no_rollout_known():
 def test_router_follows_the_rollout_state_it_is_given():
     router = Router("catalog_tagger", "")
     router.update(_state(7))
-    assert router.route(_event(1)) == Route(revision=7, publish=STABLE)
+    assert router.route(_event(1)) == Route(revision=7, publish=STABLE, shadow=(SHADOW,))
     router.update(None)
     assert router.route(_event(1)).revision == 0
 
@@ -103,7 +103,7 @@ def test_a_batch_is_grouped_by_model_version_and_each_event_gets_the_answers_its
     shadowed, candidate = Route(3, STABLE, (SHADOW,)), Route(3, CANDIDATE)
     batch = [_loaded(0, shadowed), _loaded(1, candidate), _loaded(2, shadowed), _loaded(3, candidate)]
     assert stage.infer(batch)
-    assert sorted(triton.calls) == [("catalog_tagger", "1", 2), ("catalog_tagger", "2", 4)]  # one request each
+    assert sorted(triton.calls) == [("catalog_tagger_v1", "1", 2), ("catalog_tagger_v2", "2", 4)]  # one request each
     answers = {item.loaded.valid.event.id: [(a.arm, a.model.version) for a in item.answers] for item in inferred}
     assert answers == {"e-0": [(RolloutArm.STABLE, "1"), (RolloutArm.SHADOW, "2")],
                        "e-1": [(RolloutArm.CANDIDATE, "2")],
