@@ -22,6 +22,7 @@ from kafka.errors import KafkaError
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from contracts import Topics
 from runtime import kafka
 from runtime.health import HealthServer
 from runtime.logs import configure
@@ -29,6 +30,7 @@ from services.tagger.fetch import FetchPolicy, ImageFetcher
 from services.tagger.inference import TritonTagger
 from services.tagger.pipeline import Tagger
 from services.tagger.settings import TaggerSettings
+from services.tagger.thresholds import CardLookup, cards_of, model_cards
 
 log = logging.getLogger("services.tagger")
 
@@ -91,11 +93,16 @@ def main() -> int:
     health = HealthServer(settings.metrics_host, settings.metrics_port, liveness=liveness, readiness=readiness)
     health.start()
     log.info("metrics, /healthz and /readyz on http://%s:%d", settings.metrics_host, health.port)
+    cards = model_cards(settings, client_id=f"{settings.instance_id}-models")  # each version's review thresholds
+    cards.start()
+    if not cards.wait_caught_up(settings.model_cards_wait_s):
+        log.warning("%s not read to its end within %.0f s; tagging anyway, versions without a card yet held to "
+                    "TAGSTREAM_REVIEW_THRESHOLD", Topics.MODELS.name, settings.model_cards_wait_s)
     try:
         attempt = 0
         while True:
             started = time.monotonic()
-            code = _serve(settings, stop, current)
+            code = _serve(settings, stop, current, cards_of(cards))
             if code == 0 or stop.is_set() or not settings.restart_on_error:
                 return code
             attempt = 1 if time.monotonic() - started > HEALTHY_RUN_S else attempt + 1
@@ -105,10 +112,12 @@ def main() -> int:
             current[0] = None
             stop.wait(delay)
     finally:
+        cards.stop()
         health.stop()
 
 
-def _serve(settings: TaggerSettings, stop: threading.Event, current: list[Tagger | None]) -> int:
+def _serve(settings: TaggerSettings, stop: threading.Event, current: list[Tagger | None], cards: CardLookup,
+           ) -> int:
     """One life of the pipeline on fresh Kafka and Triton clients; returns its exit code (1 on any error)."""
     try:
         with ExitStack() as stack:
@@ -124,7 +133,8 @@ def _serve(settings: TaggerSettings, stop: threading.Event, current: list[Tagger
             fetcher = stack.enter_context(ImageFetcher(FetchPolicy(
                 timeout_s=settings.fetch_timeout_s, max_bytes=settings.image_max_bytes,
                 allow_hosts=frozenset(settings.url_allow_hosts))))
-            tagger = Tagger(settings, consumer=consumer, producer=producer, triton=triton, fetcher=fetcher)
+            tagger = Tagger(settings, consumer=consumer, producer=producer, triton=triton, fetcher=fetcher,
+                            cards=cards)
             current[0] = tagger
             return tagger.run(stop)
     except Exception:  # the restart policy in main() decides what happens next
