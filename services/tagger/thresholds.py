@@ -104,7 +104,7 @@ class VersionThresholds:
         else:
             base = {name: ALWAYS_REVIEW if entry.threshold is None else entry.threshold
                     for name, entry in card.review.attributes.items()}
-            source = f"the model card of {card_key(model)} ({card.review.method}, registered " \
+            source = f"its model card ({card.review.method}, registered " \
                      f"{card.registered_at.isoformat()})"
         return Limits({**base, **self._overrides}, source + overridden)
 

@@ -99,7 +99,7 @@ def test_a_card_registered_later_is_used_from_then_on_and_no_second_warning_foll
         assert thresholds(V3)("collar") == 0.5
     levels = [r.levelno for r in caplog.records]
     assert levels.count(logging.WARNING) == 1
-    assert any("review thresholds of catalog_tagger:3 from the model card" in r.getMessage() for r in caplog.records)
+    assert any("review thresholds of catalog_tagger:3 from its model card" in r.getMessage() for r in caplog.records)
 
 
 def test_the_limits_are_worked_out_once_per_version_and_card():
