@@ -1,8 +1,9 @@
 """ReviewItem: one tag a person should look at, published on ``catalog.review``.
 
 A tag goes to review for doubt (an attribute under its confidence threshold, or an image that is out of
-distribution or too poor to tag) or, with nothing in doubt, as part of the random audit sample that
-measures quality without the review bias. The item carries what a reviewer needs to decide: the tag, the
+distribution or too poor to tag) or as part of the random audit sample that measures quality without the
+review bias: a share of all published tags, in doubt or not, each with every attribute to check (a doubtful
+tag in the sample is sent once, as the audit item). The item carries what a reviewer needs to decide: the tag, the
 attributes to check, and the product's image and title as the event gave them.
 """
 
@@ -20,7 +21,7 @@ from contracts.tags import TagPrediction
 
 class ReviewKind(StrEnum):
     DOUBT = "doubt"  # the model is unsure: the attributes in ``tag.needs_review``
-    AUDIT = "audit"  # a random sample of confident tags; never shown as such to the reviewer
+    AUDIT = "audit"  # a random sample of published tags, every attribute to check; never shown as such
 
 
 class ReviewItem(ContractModel):

@@ -4,8 +4,9 @@
 away, group the rest by (model, version) from their routes, and call Triton once per group. A
 failed call is retried as the error policy says (``policy.retry_wait``: the wait the error asks for,
 or an exponential backoff) while ``triton_down`` pauses consumption; an outage never dead-letters.
-Each answer is turned into tags (``postprocess.to_tags``) and the event goes on to the publish stage
-with every answer its route asked for.
+Each answer is turned into tags (``postprocess.to_tags``, held to the review thresholds of the version
+that answered: ``thresholds.py``) and the event goes on to the publish stage with every answer its route
+asked for.
 
 **Addressing.** A route names the model as tags name it (``catalog_tagger``) and a version; Triton is called at
 ``contracts.triton_target(model, version, settings.triton_addressing)``: the version number of one name on
@@ -38,6 +39,7 @@ from services.tagger.policy import Action, Stage
 from services.tagger.postprocess import to_tags
 from services.tagger.router import ModelCall, Router
 from services.tagger.settings import TaggerSettings
+from services.tagger.thresholds import VersionThresholds
 from services.tagger.work import Answer, Inferred, Loaded
 
 log = logging.getLogger(__name__)
@@ -50,8 +52,10 @@ class InferStage:
     def __init__(self, triton: TritonTagger, batcher: MicroBatcher[Loaded], settings: TaggerSettings, *,
                  owns: Callable[[Loaded], bool], on_inferred: Callable[[Inferred], None],
                  on_fatal: Callable[[BaseException], None],
-                 wait: Callable[[float], bool] | None = None, router: Router | None = None) -> None:
+                 wait: Callable[[float], bool] | None = None, router: Router | None = None,
+                 thresholds: VersionThresholds | None = None) -> None:
         self.triton = triton
+        self.thresholds = thresholds or VersionThresholds.of(settings)
         self.batcher = batcher
         self.settings = settings
         self.triton_down = threading.Event()
@@ -104,7 +108,7 @@ class InferStage:
             if called is None:
                 return False
             outputs, ref, elapsed_ms = called
-            tags = to_tags(outputs, top_k=self.settings.top_k, threshold=self.settings.threshold,
+            tags = to_tags(outputs, top_k=self.settings.top_k, threshold=self.thresholds(ref),
                            ood_threshold=self.settings.ood_threshold,
                            image_reasons=[batch[i].quality for i in rows])
             for i, tagged in zip(rows, tags, strict=True):

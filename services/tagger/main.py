@@ -27,6 +27,7 @@ from kafka.errors import KafkaError
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from contracts import Topics
 from rollout.statetopic import RolloutFollower
 from runtime import kafka
 from runtime.health import HealthServer
@@ -36,6 +37,7 @@ from services.tagger.inference import TritonTagger
 from services.tagger.pipeline import Tagger
 from services.tagger.router import Router
 from services.tagger.settings import TaggerSettings
+from services.tagger.thresholds import CardLookup, cards_of, model_cards
 
 log = logging.getLogger("services.tagger")
 
@@ -100,11 +102,16 @@ def main() -> int:
     log.info("metrics, /healthz and /readyz on http://%s:%d", settings.metrics_host, health.port)
     router = Router(settings.triton_model, settings.triton_model_version)
     follower = _follow(settings, router, stop) if settings.follow_rollout else None
+    cards = model_cards(settings, client_id=f"{settings.instance_id}-models")  # each version's review thresholds
+    cards.start()
+    if not cards.wait_caught_up(settings.model_cards_wait_s):
+        log.warning("%s not read to its end within %.0f s; tagging anyway, versions without a card yet held to "
+                    "TAGSTREAM_REVIEW_THRESHOLD", Topics.MODELS.name, settings.model_cards_wait_s)
     try:
         attempt = 0
         while True:
             started = time.monotonic()
-            code = _serve(settings, stop, current, router)
+            code = _serve(settings, stop, current, router, cards_of(cards))
             if code == 0 or stop.is_set() or not settings.restart_on_error:
                 return code
             attempt = 1 if time.monotonic() - started > HEALTHY_RUN_S else attempt + 1
@@ -116,6 +123,7 @@ def main() -> int:
     finally:
         if follower is not None:
             follower.stop()
+        cards.stop()
         health.stop()
 
 
@@ -137,7 +145,8 @@ def _follow(settings: TaggerSettings, router: Router, stop: threading.Event) -> 
     return follower
 
 
-def _serve(settings: TaggerSettings, stop: threading.Event, current: list[Tagger | None], router: Router) -> int:
+def _serve(settings: TaggerSettings, stop: threading.Event, current: list[Tagger | None], router: Router,
+           cards: CardLookup) -> int:
     """One life of the pipeline on fresh Kafka and Triton clients; returns its exit code (1 on any error)."""
     try:
         with ExitStack() as stack:
@@ -154,7 +163,7 @@ def _serve(settings: TaggerSettings, stop: threading.Event, current: list[Tagger
                 timeout_s=settings.fetch_timeout_s, max_bytes=settings.image_max_bytes,
                 allow_hosts=frozenset(settings.url_allow_hosts))))
             tagger = Tagger(settings, consumer=consumer, producer=producer, triton=triton, fetcher=fetcher,
-                            router=router)
+                            router=router, cards=cards)
             current[0] = tagger
             return tagger.run(stop)
     except Exception:  # the restart policy in main() decides what happens next

@@ -3,9 +3,9 @@
 Every record is an :class:`Output` (topic, key, value); the publish stage sends an event's outputs
 together and counts the event done when all of them are acknowledged.
 
-- A published answer gives a ``TagPrediction`` on ``catalog.tags`` and, when it needs review, a
-  ``ReviewItem`` of kind doubt on ``catalog.review`` (:func:`review_items`; an audit share of confident
-  tags is another kind the same function can add). Both are written by ``wire.py``.
+- A published answer gives a ``TagPrediction`` on ``catalog.tags`` and, when it needs review or falls in
+  the random audit sample, a ``ReviewItem`` on ``catalog.review`` (:func:`review_items`). Both are written
+  by ``wire.py``.
 - Every other answer of the route (the candidate's in shadow, arm shadow; stable's copy of a compared event in
   pilot and canary, arm stable) gives a ``TagPrediction`` on ``catalog.tags.shadow`` only.
 - A deletion gives a tombstone: the product's key and a null value on ``catalog.tags``.
@@ -38,9 +38,10 @@ class Output:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
-def tag_outputs(item: Inferred) -> list[Output]:
+def tag_outputs(item: Inferred, *, audit: bool = False) -> list[Output]:
     """Every record one tagged event gives: per answer its tag (the published answer's on catalog.tags, the others'
-    on catalog.tags.shadow), and review items for the published one."""
+    on catalog.tags.shadow), and review items for the published one (``audit``: the event is in the audit sample,
+    ``postprocess.in_audit_sample``)."""
     valid, loaded = item.loaded.valid, item.loaded
     event, key, tagged_at = valid.event, valid.key, datetime.now(UTC)
     outputs = []
@@ -54,17 +55,27 @@ def tag_outputs(item: Inferred) -> list[Output]:
             continue
         outputs.append(Output(Topics.TAGS.name, key, wire.to_bytes(tag)))
         outputs.extend(Output(Topics.REVIEW.name, key, wire.to_bytes(review))
-                       for review in review_items(tag, answer.tagged, event))
+                       for review in review_items(tag, answer.tagged, event, audit=audit))
     return outputs
 
 
-def review_items(tag: dict[str, Any], tagged: Tagged, event: CatalogEvent) -> list[dict[str, Any]]:
-    """``ReviewItem`` documents for one published tag: a doubt about the attributes that need review, with the
-    product as the event gave it. (An audit sample of confident tags is the other kind to add here.)"""
-    if not tagged.needs_review:
+def review_items(tag: dict[str, Any], tagged: Tagged, event: CatalogEvent, *, audit: bool = False,
+                 ) -> list[dict[str, Any]]:
+    """``ReviewItem`` documents for one published tag, with the product as the event gave it: at most one.
+
+    - In the audit sample (``audit``): an audit item with every attribute to check, whether the tag is in doubt
+      or not. The sample is drawn from every published tag, so its labels (source ``audit``) measure the model's
+      quality on a representative sample, not on the confident tags alone; a doubtful tag in it is reviewed
+      once, its doubtful attributes among the rest.
+    - Otherwise, a tag that needs review: a doubt item with the attributes that need it.
+    """
+    if audit:
+        item = wire.review_document(tag, event, ReviewKind.AUDIT, list(tagged.attributes))
+    elif tagged.needs_review:
+        item = wire.review_document(tag, event, ReviewKind.DOUBT, tagged.needs_review)
+    else:
         return []
-    doubt = wire.review_document(tag, event, ReviewKind.DOUBT, tagged.needs_review)
-    return [doubt] if doubt is not None else []
+    return [item] if item is not None else []
 
 
 def tombstone(valid: Valid) -> Output:

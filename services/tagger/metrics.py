@@ -10,7 +10,9 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 
 EVENTS_CONSUMED = Counter("tagstream_events_consumed_total", "Records read from catalog.events")
 EVENTS_TAGGED = Counter("tagstream_events_tagged_total", "Tags acknowledged by the broker", ["arm"])
-EVENTS_REVIEW = Counter("tagstream_events_review_total", "Tags also sent to catalog.review")
+EVENTS_REVIEW = Counter("tagstream_events_review_total", "Tags that need review (in doubt), sent to catalog.review")
+EVENTS_AUDIT = Counter("tagstream_events_audit_total",
+                       "Tags in the random audit sample, sent to catalog.review as audit items (in doubt or not)")
 REVIEWS_BY_REASON = Counter("tagstream_reviews_total",
                             "Tags sent to catalog.review, by reason (a tag with two reasons counts under both)",
                             ["reason"])

@@ -33,6 +33,7 @@ from services.tagger.poll import PollStage
 from services.tagger.publish import PublishStage
 from services.tagger.router import Router
 from services.tagger.settings import TaggerSettings
+from services.tagger.thresholds import CardLookup, VersionThresholds
 from services.tagger.work import Loaded, Valid
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ STALLED_S = 60.0
 
 class Tagger:
     def __init__(self, settings: TaggerSettings, *, consumer: KafkaConsumer, producer: KafkaProducer,
-                 triton: TritonTagger, fetcher: Fetcher, router: Router | None = None) -> None:
+                 triton: TritonTagger, fetcher: Fetcher, router: Router | None = None,
+                 cards: CardLookup | None = None) -> None:
         self.settings = settings
         self.consumer = consumer
         self.producer = producer
@@ -52,12 +54,14 @@ class Tagger:
         self._last_loop = time.monotonic()
         self.checkpoint = Checkpoint(consumer, settings)
         self.publish = PublishStage(producer, group=settings.group_id, max_original_bytes=settings.max_event_bytes,
-                                    on_done=self.checkpoint.done, on_fatal=self._fail)
+                                    on_done=self.checkpoint.done, on_fatal=self._fail,
+                                    audit_share=settings.audit_share)
         self.batcher: MicroBatcher[Loaded] = MicroBatcher(
             max_size=settings.batch_max_size, max_wait_s=settings.batch_max_wait_ms / 1000,
             capacity=settings.max_in_flight + settings.max_poll_records)
         self.infer = InferStage(triton, self.batcher, settings, owns=lambda item: self._owns(item.valid),
-                                on_inferred=self.publish.tagged, on_fatal=self._fail, router=self.router)
+                                on_inferred=self.publish.tagged, on_fatal=self._fail, router=self.router,
+                                thresholds=VersionThresholds.of(settings, cards))
         self.load = LoadStage(fetcher, settings, owns=self._owns, on_loaded=self.batcher.put,
                               on_failed=lambda valid, error: self.publish.failed(valid, Stage.DECODE, error),
                               on_fatal=self._fail)

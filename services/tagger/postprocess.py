@@ -2,7 +2,9 @@
 
 One rule decides review, per image:
 
-- ``low_confidence``: an attribute whose calibrated confidence is under its threshold needs review;
+- ``low_confidence``: an attribute whose calibrated confidence is under its threshold needs review (the
+  thresholds of the model version that made the outputs: ``thresholds.py``; +inf for an attribute that always
+  needs review);
 - ``out_of_distribution``: the model's normalised score is above ``ood_threshold``, or is no valid score
   (NaN, infinite or negative: the model cannot vouch for the image);
 - the image-quality reasons of :mod:`modelspec.quality`, passed in.
@@ -10,12 +12,16 @@ One rule decides review, per image:
 Any reason but ``low_confidence`` concerns the whole image: then every attribute needs review, since
 nothing in the tag can be trusted. A tag needs review exactly when it has a reason.
 
+Apart from doubt, ``in_audit_sample`` draws the random audit sample: a share of all published tags, decided by
+a hash of the event id, so a re-delivered or replayed event is decided the same way (see its docstring).
+
 Attributes are kept in their wire form (``contracts.AttributeTag`` as plain JSON-ready dicts): building
 one pydantic object per label and score cost more CPU than the rest of a tag together (see ``wire.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
@@ -108,3 +114,27 @@ def _heads(outputs: dict[str, np.ndarray], n: int, top_k: int, threshold: Callab
             if row_scores[0] < limit:
                 low[row].append(name)
     return tags, low
+
+
+#: Event ids are hashed with this prefix, so that the audit sample is independent of any other hash of the id.
+_AUDIT_SALT = b"tagstream-audit:"
+
+
+def audit_draw(event_id: str) -> float:
+    """The event's place in [0, 1) for the audit sample: the first 53 bits of SHA-256 of the salted id, as a
+    fraction of 2**53 (exact in a float, so never 1.0). The same id gives the same draw in every process, on
+    every run (Python's ``hash()`` of a string is salted per process; this is not)."""
+    digest = hashlib.sha256(_AUDIT_SALT + event_id.encode()).digest()
+    return (int.from_bytes(digest[:8], "big") >> 11) / 2.0**53
+
+
+def in_audit_sample(event_id: str, share: float) -> bool:
+    """Whether the tag answering ``event_id`` goes to review as an audit item: its draw is under ``share``.
+
+    The decision is a function of the event id alone. A re-delivered event (a crash before the commit, a
+    rebalance) or a replayed dead letter decides as it did the first time, so its audit item is published again
+    under the same ``event_id`` rather than added or dropped; and raising the share keeps every tag the smaller
+    share picked. Over distinct ids, SHA-256 makes the draws uniform: the sample is ``share`` of the tags, by
+    chance alone, whatever the model says of them.
+    """
+    return share > 0.0 and audit_draw(event_id) < share

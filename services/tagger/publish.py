@@ -1,7 +1,8 @@
 """The publish stage: each event's outputs to the producer, in key order, and the event done when all are acked.
 
 Every event the poll stage accepts ends here exactly once, from whichever thread finished it: tagged
-(tags, review items), deleted (a tombstone) or failed (a dead letter). Valid events go through the
+(tags, review items: a doubt item, or an audit item when the event is in the audit sample), deleted (a
+tombstone) or failed (a dead letter). Valid events go through the
 key order (``ordering.py``): their outputs leave in event order per product, held only behind an
 earlier event of the same product. An event is done for the checkpoint when the broker has
 acknowledged every one of its outputs (acks=all); an output the broker refuses stops the pipeline
@@ -28,6 +29,7 @@ from services.tagger import messages, metrics, policy
 from services.tagger.messages import Output
 from services.tagger.ordering import KeyOrder, Ticket
 from services.tagger.policy import Action, Stage
+from services.tagger.postprocess import in_audit_sample
 from services.tagger.work import Inferred, Received, Valid
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,10 @@ class _Ready:
 
 class PublishStage:
     def __init__(self, producer: KafkaProducer, *, group: str, max_original_bytes: int,
-                 on_done: Callable[[Received], None], on_fatal: Callable[[BaseException], None]) -> None:
+                 on_done: Callable[[Received], None], on_fatal: Callable[[BaseException], None],
+                 audit_share: float = 0.0) -> None:
         self._producer = producer
+        self._audit_share = audit_share
         self._group = group
         self._max_original_bytes = max_original_bytes
         self._on_done = on_done
@@ -62,7 +66,9 @@ class PublishStage:
 
     def tagged(self, item: Inferred) -> None:
         valid = item.loaded.valid
-        self._release(valid.received, messages.tag_outputs(item), on_acked=lambda: _count_tagged(item))
+        audit = in_audit_sample(valid.event.id, self._audit_share)
+        self._release(valid.received, messages.tag_outputs(item, audit=audit),
+                      on_acked=lambda: _count_tagged(item, audit=audit))
 
     def deleted(self, valid: Valid) -> None:
         self._release(valid.received, [messages.tombstone(valid)], on_acked=metrics.TOMBSTONES.inc)
@@ -157,7 +163,7 @@ def _count_dead_letter(code: str, arm: RolloutArm | None) -> None:
         metrics.DEAD_LETTERS_BY_ARM.labels(arm.value).inc()
 
 
-def _count_tagged(item: Inferred) -> None:
+def _count_tagged(item: Inferred, *, audit: bool) -> None:
     for answer in item.answers:
         metrics.EVENTS_TAGGED.labels(answer.arm.value).inc()
     published = item.answers[0].tagged
@@ -167,5 +173,7 @@ def _count_tagged(item: Inferred) -> None:
         metrics.EVENTS_REVIEW.inc()
         for reason in published.review_reasons:
             metrics.REVIEWS_BY_REASON.labels(reason.value).inc()
+    if audit:
+        metrics.EVENTS_AUDIT.inc()
     event_time = item.loaded.valid.event.time
     metrics.END_TO_END_SECONDS.observe(max(0.0, (datetime.now(UTC) - event_time).total_seconds()))

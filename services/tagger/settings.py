@@ -11,6 +11,7 @@ from pydantic_settings import NoDecode
 from contracts import TritonAddressing
 from modelspec.preprocess import DEFAULT_MAX_PIXELS
 from modelspec.quality import QualityThresholds
+from modelspec.taxonomy import ATTRIBUTE_NAMES
 from modelspec.tensors import MODEL_NAME
 from runtime.settings import KafkaSettings
 
@@ -68,9 +69,21 @@ class TaggerSettings(KafkaSettings):
                                                    "addresses; empty: only public addresses are fetched")
 
     review_threshold: float = Field(0.5, ge=0, le=1, description="calibrated confidence under which an attribute "
-                                                                 "needs review (reason low_confidence)")
-    review_thresholds: dict[str, float] = Field(default_factory=dict,
-                                                description="per-attribute overrides of review_threshold")
+                                                                 "needs review (reason low_confidence) for a model "
+                                                                 "version without review thresholds on its "
+                                                                 "ModelCard (tagstream.models); a version with them "
+                                                                 "is held to its own (services/tagger/thresholds.py)")
+    review_thresholds: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict, description="per-attribute overrides, e.g. {\"fabric\": 0.3}: they win over the "
+                                          "thresholds of every version's ModelCard and over review_threshold")
+    audit_share: float = Field(0.01, ge=0, le=1, description="share of published tags that also go to "
+                                                             "catalog.review as audit items (every attribute to "
+                                                             "check, in doubt or not), drawn by a hash of the event "
+                                                             "id, so a re-delivered event is drawn the same way")
+    model_cards_wait_s: float = Field(10.0, ge=0, description="at start, how long to wait for tagstream.models to "
+                                                              "be read to its end before tagging (so tags are held "
+                                                              "to their version's thresholds from the first); after "
+                                                              "it, versions without a card use review_threshold")
     ood_threshold: float = Field(1.0, gt=0, description="out-of-distribution score above which the whole tag needs "
                                                         "review (reason out_of_distribution); a multiple of the "
                                                         "threshold the model chose on validation, so 1.0 keeps it, "
@@ -100,6 +113,14 @@ class TaggerSettings(KafkaSettings):
     restart_on_error: bool = Field(True, description="rebuild the pipeline on fresh clients after a fatal error "
                                                      "instead of exiting 1 (set false under an orchestrator)")
 
+    @field_validator("review_thresholds")
+    @classmethod
+    def _known_attributes(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(ATTRIBUTE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown attributes {unknown}; the model's attributes are {', '.join(ATTRIBUTE_NAMES)}")
+        return value
+
     @field_validator("url_allow_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
@@ -109,9 +130,6 @@ class TaggerSettings(KafkaSettings):
                 return json.loads(value)
             return [h.strip() for h in value.split(",") if h.strip()]
         return value
-
-    def threshold(self, attribute: str) -> float:
-        return self.review_thresholds.get(attribute, self.review_threshold)
 
     @property
     def quality(self) -> QualityThresholds:

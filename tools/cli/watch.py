@@ -29,6 +29,7 @@ def render(now: Sample, before: Sample | None, interval_s: float, taggers: int) 
     for label, name in (("consumed", "tagstream_events_consumed_total"),
                         ("tagged", "tagstream_events_tagged_total"),
                         ("to review", "tagstream_events_review_total"),
+                        ("audit sample", "tagstream_events_audit_total"),
                         ("dead-lettered", "tagstream_dead_letters_total"),
                         ("Triton errors", "tagstream_triton_errors_total")):
         flow.add_row(label, f"{now.counters[name]:,.0f}", rate(name))

@@ -21,6 +21,7 @@ from services.tagger.errors import InferenceUnavailable
 from services.tagger.pipeline import Tagger
 from services.tagger.router import Router
 from services.tagger.settings import TaggerSettings
+from services.tagger.thresholds import CardLookup
 
 TP = TopicPartition(Topics.EVENTS.name, 0)
 
@@ -211,12 +212,14 @@ class FakeFetcher:
 
 
 def run(values: list[bytes], *, producer: FakeProducer, triton: FakeTriton, fetcher: FakeFetcher | None = None,
-        router: Router | None = None, settings: dict[str, Any] | None = None,
+        router: Router | None = None, settings: dict[str, Any] | None = None, cards: CardLookup | None = None,
         **consumer_options: Any) -> tuple[int, FakeConsumer]:
+    """Run a tagger on fake clients over ``values`` until the consumer stops it (no audit sample unless
+    ``settings`` asks for one; ``cards``: the model cards it knows, none by default)."""
     stop = threading.Event()
     consumer = FakeConsumer(values, stop, **consumer_options)
     tagger_settings = TaggerSettings(**{"commit_interval_ms": 20, "batch_max_wait_ms": 1, "triton_backoff_max_s": 0.05,
-                                 "rebalance_drain_s": 2.0, **(settings or {})})
+                                 "rebalance_drain_s": 2.0, "audit_share": 0.0, **(settings or {})})
     tagger = Tagger(tagger_settings, consumer=consumer, producer=producer, triton=triton,  # type: ignore[arg-type]
-                    fetcher=fetcher or FakeFetcher({}), router=router)
+                    fetcher=fetcher or FakeFetcher({}), router=router, cards=cards)
     return tagger.run(stop), consumer

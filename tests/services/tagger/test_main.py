@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.tagger import main
+from tools.stack.ports import free_port
 
 
 def _broken(*_: object) -> None:
@@ -14,6 +15,8 @@ def _broken(*_: object) -> None:
 def test_an_unexpected_exception_is_logged_and_left_to_the_restart_policy(monkeypatch, capsys):
     monkeypatch.setenv("TAGSTREAM_RESTART_ON_ERROR", "false")
     monkeypatch.setenv("TAGSTREAM_METRICS_PORT", "0")
+    monkeypatch.setenv("TAGSTREAM_KAFKA_BOOTSTRAP", f"127.0.0.1:{free_port()}")  # nobody there: cards never come
+    monkeypatch.setenv("TAGSTREAM_MODEL_CARDS_WAIT_S", "0")
     monkeypatch.setattr(main, "_connect", _broken)
     assert main.main() == 1  # exit 1 for an orchestrator to restart; with the default, rebuilt after a backoff
     assert "the pipeline failed" in capsys.readouterr().err

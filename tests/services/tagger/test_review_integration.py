@@ -18,6 +18,8 @@ import pytest
 from contracts import CatalogEvent, EventType, ImageRef, ProductData, ReviewKind, ReviewReason, TagPrediction
 from model.nongarment import render_nongarment
 from modelspec.taxonomy import ATTRIBUTE_NAMES
+from services.tagger.postprocess import in_audit_sample
+from services.tagger.settings import TaggerSettings
 from tests.services.tagger.streams import OutputReader
 from tools.traffic.produce import produce
 from tools.traffic.synthetic import CONTENT_TYPE, GeneratedRecord, generate
@@ -67,16 +69,18 @@ def test_non_garments_are_published_with_every_attribute_to_review_and_sent_to_r
     assert seen.dead == []
     tags = {t.event_id: t for t in seen.tags}
     reviewed = {item.tag.event_id: item.tag for item in seen.review}
-    for item in seen.review:  # a doubt item: the tag's doubtful attributes, with the product as the event gave it
-        assert item.kind is ReviewKind.DOUBT
-        assert item.attributes == item.tag.needs_review
+    audit_share = TaggerSettings().audit_share  # the stack's taggers run with the default
+    for item in seen.review:  # the tag's doubtful attributes (every one for an audit), with the product's image
+        audited = in_audit_sample(item.tag.event_id, audit_share)
+        assert item.kind is (ReviewKind.AUDIT if audited else ReviewKind.DOUBT)
+        assert item.attributes == (list(ATTRIBUTE_NAMES) if audited else item.tag.needs_review)
         assert item.image.inline is not None
     garment_tags = [tags[r.event_id] for r in garments]
     other_tags = [tags[r.event_id] for r in others]
 
-    for tag in tags.values():  # one rule, whatever the reason: a reason means review, review means a copy
+    for tag in tags.values():  # one rule, whatever the reason: a reason means review, review (or an audit) a copy
         assert bool(tag.review_reasons) == bool(tag.needs_review)
-        assert (tag.event_id in reviewed) == bool(tag.needs_review)
+        assert (tag.event_id in reviewed) == (bool(tag.needs_review) or in_audit_sample(tag.event_id, audit_share))
         assert tag.ood_score is not None
         if ReviewReason.OUT_OF_DISTRIBUTION in tag.review_reasons:
             assert tag.needs_review == list(ATTRIBUTE_NAMES)

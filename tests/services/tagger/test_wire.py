@@ -72,9 +72,9 @@ def _outputs(rng: np.random.Generator, n: int, ood: list[float]) -> dict[str, np
        quality=st.sampled_from([(), (ReviewReason.IMAGE_BLANK,),
                                 (ReviewReason.IMAGE_TINY, ReviewReason.IMAGE_BLURRED)]),
        arm=st.sampled_from(list(RolloutArm)), url=st.booleans(), category=st.sampled_from([None, "tops"]),
-       title=st.sampled_from(["", "Striped tee", 'Quote " and \\ and é']))
+       title=st.sampled_from(["", "Striped tee", 'Quote " and \\ and é']), audit=st.booleans())
 def test_tags_and_review_items_as_written_are_what_the_models_write(seed, top_k, ood, quality, arm, url, category,
-                                                                     title):
+                                                                     title, audit):
     event = _event(url=url, category=category, title=title)
     [tagged] = to_tags(_outputs(np.random.default_rng(seed), 1, [ood]), top_k=top_k, threshold=lambda _: 0.5,
                        ood_threshold=1.0, image_reasons=[quality])
@@ -84,9 +84,13 @@ def test_tags_and_review_items_as_written_are_what_the_models_write(seed, top_k,
     reference = _reference(event, tagged, arm)
     assert TagPrediction.model_validate_json(wire.to_bytes(document)) == reference
     assert json.loads(wire.to_bytes(document)) == json.loads(reference.to_bytes())
-    written = [wire.to_bytes(item) for item in review_items(document, tagged, event)]
-    expected = [ReviewItem(kind=ReviewKind.DOUBT, tag=reference, attributes=reference.needs_review, title=title,
-                           category_hint=category, image=event.data.image)] if tagged.needs_review else []
+    written = [wire.to_bytes(item) for item in review_items(document, tagged, event, audit=audit)]
+    if audit:  # in the audit sample: every attribute to check, in doubt or not
+        expected = [ReviewItem(kind=ReviewKind.AUDIT, tag=reference, attributes=list(reference.attributes),
+                               title=title, category_hint=category, image=event.data.image)]
+    else:
+        expected = [ReviewItem(kind=ReviewKind.DOUBT, tag=reference, attributes=reference.needs_review, title=title,
+                               category_hint=category, image=event.data.image)] if tagged.needs_review else []
     assert [ReviewItem.model_validate_json(item) for item in written] == expected
     assert [json.loads(item) for item in written] == [json.loads(item.to_bytes()) for item in expected]
 
