@@ -325,7 +325,7 @@ class Controller:
             started = machine.start(self._state, candidate=candidate, plan=plan, now=now, actor=actor,
                                     plan_name=plan_name)
             self._check_sources(plan)
-            wanted = {started.spec.stable_version, candidate}
+            wanted = {started.spec.stable_version, candidate} | set(self._leaving)
             try:
                 self._serving.serve(wanted)
             except ServingError as e:

@@ -137,6 +137,36 @@ def fetch(
     Console().print(table)
 
 
+@bench_app.command("rollout")
+def rollout(
+    trials: int = typer.Option(5, min=1, help="breaches and rollbacks to time"),
+    rate: float = typer.Option(100.0, min=10, help="synthetic events per second during the trials"),
+    taggers: int = typer.Option(2, min=1, max=8, help="tagger processes"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+) -> None:
+    """From a guardrail breach, and from `rollout rollback`, to every tagger routing new events to stable (as the
+    taggers' own /metrics say), on a private stack with a drill candidate and live traffic."""
+    from tools.bench.rollout import run
+
+    figures = run(trials=trials, rate=rate, taggers=taggers, progress=not as_json)
+    if as_json:
+        print(json.dumps(figures.as_dict()))
+        return
+    data = figures.as_dict()
+    table = Table(title=f"tagstream bench rollout ({trials} trials, {taggers} taggers, {rate:g} events/s, "
+                        f"measured every {figures.interval_s:g} s, failure limit {figures.failure_limit})")
+    table.add_column("measure")
+    table.add_column("median", justify="right")
+    table.add_column("max", justify="right")
+    table.add_row("guardrail breach -> every tagger on stable (target <= 5 s)", f"{data['breach_to_stable_s']:.2f} s",
+                  f"{data['breach_to_stable_max_s']:.2f} s")
+    table.add_row("  of which breach -> rollback decided", f"{data['breach_to_decision_s']:.2f} s", "")
+    table.add_row("  of which decided -> every tagger on stable", f"{data['decision_to_stable_s']:.3f} s", "")
+    table.add_row("rollback -> every tagger on stable (target <= 2 s)", f"{data['rollback_to_stable_s']:.3f} s",
+                  f"{data['rollback_to_stable_max_s']:.3f} s")
+    Console().print(table)
+
+
 @bench_app.command("model")
 def model(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of tables"),
