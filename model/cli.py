@@ -255,7 +255,7 @@ def _version_dir(repository: Path, version: int | None) -> Path:
 def _check_reference(split: LabelledImages, version_dir: Path) -> None:
     """Refuse a run whose validation split is not the reference set the version was exported with."""
     from contracts import ReferenceProfile
-    from model.export import PROFILE_FILE
+    from modelspec.repository import PROFILE_FILE
     from modelspec.taxonomy import ATTRIBUTE_NAMES
 
     if not (version_dir / PROFILE_FILE).is_file():
@@ -332,16 +332,26 @@ def drill_candidate_command(
     out: Path | None = typer.Option(None, help="model repository (default: the one the local Triton host serves)"),
     seed: int = typer.Option(0, help="seed of the class shuffle"),
     overwrite: bool = typer.Option(False, help="replace the version if it exists"),
+    copy: bool = typer.Option(False, "--copy", help="write an unchanged copy instead: a candidate that must pass "
+                                                    "every guardrail (to rehearse a rollout that goes to full)"),
 ) -> None:
     """Write a deliberately bad candidate for a game day: a copy of a served version whose classes are shuffled in
-    every head (or in one attribute's head). Roll it out and watch the guardrails roll it back."""
-    from model.drill import drill_candidate
+    every head (or in one attribute's head). Roll it out and watch the guardrails roll it back. With --copy, a good
+    one: the source version unchanged under the new number."""
+    from model.drill import copy_candidate, drill_candidate
     from model.tritonconfig import DEFAULT_REPOSITORY
 
-    target = drill_candidate(out or DEFAULT_REPOSITORY, version=version, attribute=attribute, source=source,
-                             seed=seed, overwrite=overwrite)
-    what = f"the {attribute} head" if attribute else "every head"
-    console.print(f"[green]wrote[/green] drill candidate {target} ({what} scrambled); roll it out with "
+    repository = out or DEFAULT_REPOSITORY
+    if copy:
+        if attribute is not None:
+            raise typer.BadParameter("--copy writes an unchanged copy; leave out --attribute", param_hint="--copy")
+        target = copy_candidate(repository, version=version, source=source, overwrite=overwrite)
+        what = "an unchanged copy"
+    else:
+        target = drill_candidate(repository, version=version, attribute=attribute, source=source, seed=seed,
+                                 overwrite=overwrite)
+        what = f"the {attribute} head scrambled" if attribute else "every head scrambled"
+    console.print(f"[green]wrote[/green] candidate {target} ({what}); roll it out with "
                   f"`tagstream rollout start --candidate {version}`")
 
 

@@ -7,6 +7,9 @@ confident and look plausible, the tensors are exactly the serving contract's, th
 untouched; only the labels are wrong. It is the candidate a rollout must catch: its disagreement with stable is
 near 1 on the scrambled heads, its prediction distribution diverges, and its quality on labels drops.
 
+``--copy`` writes the opposite: version N as an unchanged copy of the source (``copy_candidate``), a candidate that
+must pass every guardrail, for rehearsing a rollout that goes to full (``tagstream demo`` rolls one out).
+
 The version is built in a hidden staging folder and renamed into place, as an export is. Its reference profile is
 the source version's, marked as such: a drill is not re-profiled.
 """
@@ -17,6 +20,7 @@ import logging
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +28,9 @@ import onnx
 from onnx import numpy_helper
 
 from contracts import ReferenceProfile, TagstreamError
-from model.export import PROFILE_FILE, onnx_predictor, onnx_session
+from model.export import onnx_predictor, onnx_session
 from model.tritonconfig import ONNX_FILE
+from modelspec.repository import PROFILE_FILE, THRESHOLDS_FILE
 from modelspec.taxonomy import ATTRIBUTES
 from modelspec.tensors import INPUT_SHAPE, MODEL_NAME, output_name
 
@@ -85,6 +90,46 @@ def scramble(model: onnx.ModelProto, attributes: list[str], *, seed: int = 0) ->
 def drill_candidate(repository: Path, *, version: int, attribute: str | None = None, source: int | None = None,
                     seed: int = 0, overwrite: bool = False) -> Path:
     """Write version ``version``: version ``source`` (default: the newest below it) with scrambled heads."""
+    names = [a.name for a in ATTRIBUTES]
+    if attribute is not None and attribute not in names:
+        raise DrillError(f"no attribute {attribute!r}; the model's attributes are {', '.join(names)}",
+                         field="attribute")
+    scrambled = [attribute] if attribute else names
+    heads = "every head" if len(scrambled) > 1 else scrambled[0]
+
+    def build(source_dir: Path, staging: Path, source: int) -> None:
+        model = onnx.load(str(source_dir / ONNX_FILE))
+        scramble(model, scrambled, seed=seed)
+        onnx.save(model, str(staging / ONNX_FILE))
+        _check_scrambled(source_dir / ONNX_FILE, staging / ONNX_FILE, scrambled)
+        _write_profile(source_dir / PROFILE_FILE, staging / PROFILE_FILE, version,
+                       f"drill: version {source}'s profile, not re-measured ({heads} scrambled)")
+
+    target = _write_version(repository, version=version, source=source, overwrite=overwrite, build=build)
+    log.info("wrote drill candidate %s (%s scrambled)", target, heads)
+    return target
+
+
+def copy_candidate(repository: Path, *, version: int, source: int | None = None, overwrite: bool = False) -> Path:
+    """Write version ``version``: version ``source`` (default: the newest below it) unchanged, its profile and
+    review thresholds included. A candidate that must pass every guardrail: for demos and for game days that
+    rehearse a rollout going to full."""
+
+    def build(source_dir: Path, staging: Path, source: int) -> None:
+        shutil.copy2(source_dir / ONNX_FILE, staging / ONNX_FILE)
+        if (source_dir / THRESHOLDS_FILE).is_file():
+            shutil.copy2(source_dir / THRESHOLDS_FILE, staging / THRESHOLDS_FILE)
+        _write_profile(source_dir / PROFILE_FILE, staging / PROFILE_FILE, version,
+                       f"a copy of version {source}, its profile not re-measured")
+
+    target = _write_version(repository, version=version, source=source, overwrite=overwrite, build=build)
+    log.info("wrote candidate %s (a copy of an earlier version)", target)
+    return target
+
+
+def _write_version(repository: Path, *, version: int, source: int | None, overwrite: bool,
+                   build: Callable[[Path, Path, int], None]) -> Path:
+    """Build version ``version`` from ``source`` in a hidden staging folder and rename it into place."""
     model_dir = repository / MODEL_NAME
     target = model_dir / str(version)
     if target.exists() and not overwrite:
@@ -95,26 +140,15 @@ def drill_candidate(repository: Path, *, version: int, attribute: str | None = N
     if source is None or source not in known:
         raise DrillError(f"no version to copy in {model_dir} (versions there: {known or 'none'})", field="source",
                          hint="export one first with `tagstream model export --version 1`, or give --source")
-    names = [a.name for a in ATTRIBUTES]
-    if attribute is not None and attribute not in names:
-        raise DrillError(f"no attribute {attribute!r}; the model's attributes are {', '.join(names)}",
-                         field="attribute")
-    scrambled = [attribute] if attribute else names
     staging = Path(tempfile.mkdtemp(prefix=f".partial-drill-{version}-", dir=model_dir))
     try:
-        model = onnx.load(str(model_dir / str(source) / ONNX_FILE))
-        scramble(model, scrambled, seed=seed)
-        onnx.save(model, str(staging / ONNX_FILE))
-        _check_scrambled(model_dir / str(source) / ONNX_FILE, staging / ONNX_FILE, scrambled)
-        _write_profile(model_dir / str(source) / PROFILE_FILE, staging / PROFILE_FILE, version, source, scrambled)
+        build(model_dir / str(source), staging, source)
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    log.info("wrote drill candidate %s (version %d with %s scrambled)", target, source,
-             attribute or "every head")
     return target
 
 
@@ -130,13 +164,10 @@ def _check_scrambled(original: Path, drilled: Path, scrambled: list[str]) -> Non
                              hint="the model's head layout is not the one this drill knows")
 
 
-def _write_profile(source: Path, target: Path, version: int, source_version: int, scrambled: list[str]) -> None:
+def _write_profile(source: Path, target: Path, version: int, note: str) -> None:
     if not source.is_file():
         return
     profile = ReferenceProfile.model_validate_json(source.read_text())
-    heads = "every head" if len(scrambled) > 1 else scrambled[0]
-    description = (f"drill: version {source_version}'s profile, not re-measured ({heads} scrambled); "
-                   f"{profile.reference_description}")
-    drilled = profile.model_copy(update={"model": profile.model.model_copy(update={"version": str(version)}),
-                                         "reference_description": description[:2000]})
-    target.write_text(drilled.model_dump_json(indent=2) + "\n")
+    copied = profile.model_copy(update={"model": profile.model.model_copy(update={"version": str(version)}),
+                                       "reference_description": f"{note}; {profile.reference_description}"[:2000]})
+    target.write_text(copied.model_dump_json(indent=2) + "\n")

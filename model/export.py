@@ -44,13 +44,13 @@ from model.errors import ExportError, ModelArgumentError
 from model.profile import reference_profile
 from model.thresholds import ReviewTargets, review_thresholds, write_thresholds
 from model.trained import TrainedModel
-from model.tritonconfig import CONFIG_FILE, ONNX_FILE, TritonOptions
+from model.tritonconfig import ONNX_FILE, TritonOptions
+from modelspec.repository import CONFIG_FILE, PROFILE_FILE
 from modelspec.taxonomy import ATTRIBUTES
 from modelspec.tensors import INPUT_NAME, MODEL_NAME, OOD_OUTPUT, OUTPUT_NAMES, output_name
 
 log = logging.getLogger(__name__)
 
-PROFILE_FILE = "reference_profile.json"
 OPSET = 17
 #: Largest absolute difference allowed between onnxruntime's and torch's outputs.
 TOLERANCE = 1e-4

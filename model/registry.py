@@ -24,14 +24,13 @@ from kafka.errors import KafkaError
 from pydantic import ValidationError
 
 from contracts import ModelCard, ModelRef, ReferenceProfile, ReviewThresholds, TagstreamError, Topics
+from modelspec.repository import PROFILE_FILE, THRESHOLDS_FILE
 from modelspec.tensors import MODEL_NAME
 from runtime.kafka import BrokerUnavailable, producer
 from runtime.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
-PROFILE_FILE = "reference_profile.json"
-THRESHOLDS_FILE = "review_thresholds.json"
 #: Seconds to wait for the broker to acknowledge the cards.
 PUBLISH_TIMEOUT_S = 30.0
 

@@ -30,11 +30,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from contracts import AttributeThreshold, ReviewThresholds, TagstreamError
 from model import ltt
 from model.dataset import MISSING
+from modelspec.repository import THRESHOLDS_FILE
 from modelspec.taxonomy import ATTRIBUTE_NAMES, ATTRIBUTES
 from modelspec.tensors import OOD_OUTPUT, output_name
 
 #: The file beside model.onnx and reference_profile.json in a version folder.
-THRESHOLDS_FILE = "review_thresholds.json"
 DEFAULT_TARGETS_FILE = Path(__file__).with_name("review_targets.yaml")
 #: The tagger's default ``TAGSTREAM_OOD_THRESHOLD``: above it an image goes to review whole.
 OOD_LIMIT = 1.0

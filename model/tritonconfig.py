@@ -18,11 +18,10 @@ from google.protobuf import text_format
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tritonclient.grpc import model_config_pb2 as pb
 
+from modelspec.repository import ONNX_FILE
 from modelspec.taxonomy import ATTRIBUTES, Attribute
 from modelspec.tensors import INPUT_NAME, INPUT_SHAPE, MODEL_NAME, OOD_OUTPUT, output_name
 
-CONFIG_FILE = "config.pbtxt"
-ONNX_FILE = "model.onnx"
 #: The repository committed with the project (``model/repository``), found beside the package whatever the
 #: working directory.
 DEFAULT_REPOSITORY = Path(__file__).resolve().parent / "repository"

@@ -22,7 +22,7 @@ from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsError
 
 from contracts import ReferenceProfile, TagstreamError
-from model.export import PROFILE_FILE
+from modelspec.repository import PROFILE_FILE
 from rollout.api import create_app
 from rollout.audit import AuditLog
 from rollout.controller import Controller

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from contracts import ReferenceProfile
 from model.drill import DrillError, drill_candidate
 from model.export import PROFILE_FILE, onnx_predictor, onnx_session
+from model.registry import model_card
 from model.tritonconfig import DEFAULT_REPOSITORY, ONNX_FILE
 from modelspec.taxonomy import ATTRIBUTES
 from modelspec.tensors import INPUT_SHAPE, MODEL_NAME, output_name
@@ -58,3 +59,23 @@ def test_a_drill_that_cannot_be_written_says_why_and_leaves_nothing(repository: 
     with pytest.raises(DrillError, match=says):
         drill_candidate(repository, version=kwargs.pop("version"), **kwargs)  # type: ignore[arg-type]
     assert sorted(p.name for p in (repository / MODEL_NAME).iterdir() if p.is_dir()) == ["1"]
+
+
+def test_a_copy_candidate_answers_as_its_source_and_registers_with_its_thresholds(repository: Path) -> None:
+    result = CliRunner().invoke(app, ["model", "drill-candidate", "--version", "2", "--copy", "--out",
+                                      str(repository)])
+    assert result.exit_code == 0, result.output
+    before, after = _labels(repository / MODEL_NAME / "1" / ONNX_FILE), _labels(repository / MODEL_NAME / "2" /
+                                                                                   ONNX_FILE)
+    assert all(np.array_equal(before[a.name], after[a.name]) for a in ATTRIBUTES)
+    card, source = model_card(repository, 2), model_card(repository, 1)
+    assert card.model.version == "2" and card.review == source.review and card.review is not None
+    assert card.profile.reference_description.startswith("a copy of version 1")
+
+
+def test_a_copy_refuses_an_attribute(repository: Path) -> None:
+    result = CliRunner().invoke(app, ["model", "drill-candidate", "--version", "2", "--copy", "--attribute", "fabric",
+                                      "--out", str(repository)])
+    said = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "leave out --attribute" in said
+    assert not (repository / MODEL_NAME / "2").exists()
