@@ -69,7 +69,7 @@ class Gate(StrEnum):
 class GuardrailKind(StrEnum):
     """What a guardrail compares between the candidate and stable over the stage's window."""
 
-    ERROR_RATE = "error_rate"  # candidate's failed events per event minus stable's (dead letters with an arm)
+    ERROR_RATE = "error_rate"  # candidate's failed events per event minus stable's, less its 95% margin
     LATENCY_P99_RATIO = "latency_p99_ratio"  # candidate's p99 inference_ms over stable's
     REVIEW_SHARE_DIFF = "review_share_diff"  # candidate's share of tags needing review minus stable's
     DISAGREEMENT = "disagreement"  # per attribute: share of events both tagged where the labels differ

@@ -22,6 +22,8 @@ from rollout.guardrails import WHOLE, Figure, Reading
 #: A feature drifted when its population stability index against the reference passes this (the usual 0.2).
 PSI_DRIFT = 0.2
 _EPSILON = 1e-4
+#: The normal quantile of a one-sided 95% bound.
+_ONE_SIDED_95 = 1.6449
 
 
 @dataclass(frozen=True)
@@ -162,13 +164,19 @@ class Window:
     # -- one reader per guardrail ------------------------------------------------------------------------------
 
     def _error_rate(self) -> Reading:
-        def rate(v: _Version) -> float | None:
-            return v.errors / (v.tags + v.errors) if v.tags + v.errors else None
-
+        """The candidate's excess failure rate that chance cannot explain: the difference of the two rates less its
+        one-sided 95% margin. Every dead letter after routing so far is the input's fault (an image that will not
+        load fails under any version), and the arms split products at random, so a raw difference over the few
+        events of a short canary is mostly noise (one undecodable image in 20 candidate events is 5 points)."""
         cand, stab = (self._versions[self.candidate], self._versions[self.stable])
-        c, s = rate(cand), rate(stab)
-        value = c - (s or 0.0) if c is not None else None
-        return {WHOLE: Figure(value, cand.tags + cand.errors, c, s)}
+        n_c, n_s = cand.tags + cand.errors, stab.tags + stab.errors
+        if not n_c:
+            return {WHOLE: Figure(None, 0, None, stab.errors / n_s if n_s else None)}
+        c = cand.errors / n_c
+        s = stab.errors / n_s if n_s else 0.0
+        margin = _ONE_SIDED_95 * math.sqrt(c * (1 - c) / n_c + (s * (1 - s) / n_s if n_s else 0.0))
+        note = f"{c - s:+.4f} less a margin of {margin:.4f}" if margin else ""
+        return {WHOLE: Figure(c - s - margin, n_c, c, s if n_s else None, note)}
 
     def _latency(self) -> Reading:
         cand, stab = self._versions[self.candidate], self._versions[self.stable]

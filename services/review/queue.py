@@ -38,6 +38,8 @@ from services.review.stats import ReviewStats
 log = logging.getLogger(__name__)
 
 TOPIC = Topics.REVIEW.name
+#: How often the queue asks the broker for end offsets while its buffer is full (for the depth gauge).
+END_OFFSETS_EVERY_S = 2.0
 
 
 class ReviewQueue:
@@ -54,6 +56,8 @@ class ReviewQueue:
         self._joined = threading.Event()
         self._thread = threading.Thread(target=self._run, name="review-queue", daemon=True)
         self._unread = 0
+        self._ends: dict[TopicPartition, int] = {}
+        self._ends_at = 0.0
 
     # lifecycle ----------------------------------------------------------------------------------------------
 
@@ -159,11 +163,11 @@ class ReviewQueue:
             self._progress.write(partition, *self.book.decided_above(partition))
 
     def _update_gauges(self) -> None:
+        assigned = self._consumer.assignment()
+        ends = self._end_offsets(assigned)
         unread = 0
-        for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)  # from fetch responses: Tansu's end_offsets is wrong
-            if high is None:
-                continue
+        for tp in assigned:
+            high = max(self._consumer.highwater(tp) or 0, ends.get(tp, 0))
             try:
                 unread += max(0, high - self._consumer.position(tp))
             except KafkaError:
@@ -172,6 +176,23 @@ class ReviewQueue:
         waiting, leased = self.book.counts()
         metrics.QUEUE_DEPTH.set(waiting + unread)
         metrics.LEASED.set(leased)
+
+    def _end_offsets(self, assigned: set[TopicPartition]) -> dict[TopicPartition, int]:
+        """End offsets asked of the broker, at most every ``END_OFFSETS_EVERY_S``, while the buffer is full.
+
+        The high watermark comes with fetch responses, and a paused partition fetches nothing, so it would stop
+        counting new items. Tansu's ListOffsets answers the base offset of the last batch plus one (a lower bound,
+        short by at most that batch), so the larger of the two is taken."""
+        paused = self._consumer.paused()
+        if not paused:
+            self._ends = {}
+        elif time.monotonic() - self._ends_at >= END_OFFSETS_EVERY_S:
+            self._ends_at = time.monotonic()
+            try:
+                self._ends = dict(self._consumer.end_offsets(list(assigned)))
+            except KafkaError as e:
+                log.debug("end offsets not read: %s", e)
+        return self._ends
 
     # group membership (called by the consumer inside poll, on the consumer thread) ---------------------------
 

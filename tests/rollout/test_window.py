@@ -57,7 +57,27 @@ def test_review_share_latency_and_error_rate_compare_the_candidate_with_stable()
     assert w.reading(K.REVIEW_SHARE_DIFF)[WHOLE].value == pytest.approx(0.2)
     assert w.reading(K.LATENCY_P99_RATIO)[WHOLE].value == pytest.approx(50.0)
     errors = w.reading(K.ERROR_RATE)[WHOLE]
-    assert errors.value == pytest.approx(5 / 105) and errors.stable == 0.0
+    c = 5 / 105
+    assert errors.candidate == pytest.approx(c) and errors.stable == 0.0 and errors.samples == 105
+    assert errors.value == pytest.approx(c - 1.6449 * (c * (1 - c) / 105) ** 0.5)  # less its 95% margin
+
+
+def test_an_error_rate_difference_chance_explains_passes_and_a_real_one_fails() -> None:
+    noisy, broken = window(), window()
+    for i in range(400):
+        noisy.add(tag(f"s{i}", "1"))
+        broken.add(tag(f"s{i}", "1"))
+    for _ in range(6):  # stable: 6 failures in 406 events (1.5%)
+        for w in (noisy, broken):
+            w.add(DeadLetterRecord(time=100.0, arm=RolloutArm.STABLE))
+    for i in range(19):  # candidate: one failure in 20 events (5%), as one bad image in a short canary gives
+        noisy.add(tag(f"c{i}", "2"))
+    noisy.add(DeadLetterRecord(time=100.0, arm=RolloutArm.CANDIDATE))
+    for i in range(100):  # candidate: a third of 150 events failed
+        broken.add(tag(f"c{i}", "2"))
+    for _ in range(50):
+        broken.add(DeadLetterRecord(time=100.0, arm=RolloutArm.CANDIDATE))
+    assert noisy.reading(K.ERROR_RATE)[WHOLE].value < 0 < 0.25 < broken.reading(K.ERROR_RATE)[WHOLE].value
 
 
 def test_prediction_divergence_is_zero_for_equal_distributions_and_one_for_disjoint_ones() -> None:

@@ -17,17 +17,15 @@ this machine, so the clocks are one.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
-import os
 import shutil
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -107,21 +105,6 @@ def repository(folder: Path) -> Path:
     drill_candidate(repo, version=int(BAD), source=1)
     shutil.copytree(repo / MODEL_NAME / "1", repo / MODEL_NAME / GOOD)
     return repo
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the processes the stack starts; restore them afterwards."""
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 class _Traffic:
@@ -227,8 +210,8 @@ def run(*, trials: int = 5, rate: float = 100.0, taggers: int = 2, progress: boo
         folder = Path(tmp)
         repo = repository(folder)
         settings = private_settings(folder / "stack", taggers=taggers, controller=True, tagger_env=dict(GROUP_ENV),
-                                    ready_timeout_s=120.0)
-        with _environment({"TAGSTREAM_MODEL_REPOSITORY": str(repo)}), LocalStack(settings) as stack:
+                                    ready_timeout_s=120.0, model_repository=repo)
+        with LocalStack(settings) as stack:
             say(f"starting a private stack: {', '.join(stack.components)}")
             stack.start()
             bench = _Bench(stack)

@@ -2,7 +2,7 @@
 
 ``tools.stack`` calls into here for three things, so that its own modules only name them:
 
-- ``register_models``: once the broker is up, the committed repository's versions are published on
+- ``register_models``: once the broker is up, the served repository's versions are published on
   ``tagstream.models`` (the monitor reads each version's reference profile from there);
 - ``monitor_process``: ``python -m services.monitor`` on ``monitor_port``, its Evidently workspace in the
   stack's state directory;
@@ -32,12 +32,11 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_HINT = "install Debian's prometheus package with `make system-deps`"
 
 
-def register_models(settings: KafkaSettings) -> None:
-    """Publish the card of every version in the committed model repository."""
+def register_models(settings: KafkaSettings, repository: Path) -> None:
+    """Publish the card of every version in ``repository`` (the one the stack's Triton host serves)."""
     from model.registry import register_repository
-    from model.tritonconfig import DEFAULT_REPOSITORY
 
-    cards = register_repository(settings, DEFAULT_REPOSITORY)
+    cards = register_repository(settings, repository)
     log.info("registered model versions %s", ", ".join(c.model.version for c in cards) or "none")
 
 

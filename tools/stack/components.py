@@ -126,7 +126,8 @@ def _triton(name: str, settings: StackSettings) -> Component:
                         "TAGSTREAM_HTTP_PORT": str(settings.triton_http_port),
                         "TAGSTREAM_METRICS_PORT": str(settings.triton_metrics_port),
                         "TAGSTREAM_CONTROL_PORT": str(settings.triton_control_port),
-                        "TAGSTREAM_CONTROL_KEY_FILE": str(secret_file(settings.secrets_dir, TRITON_CONTROL_KEY))}),
+                        "TAGSTREAM_CONTROL_KEY_FILE": str(secret_file(settings.secrets_dir, TRITON_CONTROL_KEY)),
+                        "TAGSTREAM_MODEL_REPOSITORY": str(settings.model_repository)}),
         ports=[PortClaim(settings.triton_grpc_port, "TAGSTREAM_TRITON_GRPC_PORT"),
                PortClaim(settings.triton_http_port, "TAGSTREAM_TRITON_HTTP_PORT"),
                PortClaim(settings.triton_metrics_port, "TAGSTREAM_TRITON_METRICS_PORT"),
@@ -142,6 +143,7 @@ def _controller(name: str, settings: StackSettings) -> Component:
         probe=http_probe(f"{url}/readyz"),
         env=python_env({**_tansu_client_env(settings), "TAGSTREAM_KAFKA_BOOTSTRAP": settings.bootstrap,
                         "TAGSTREAM_API_PORT": str(settings.controller_port),
+                        "TAGSTREAM_MODEL_REPOSITORY": str(settings.model_repository),
                         "TAGSTREAM_AUDIT_PATH": str(settings.state_dir / "rollout" / "audit.sqlite"),
                         "TAGSTREAM_ROLLOUT_API_TOKEN_FILE": str(secret_file(settings.secrets_dir, ROLLOUT_API_TOKEN)),
                         "TAGSTREAM_TRITON_REPOSITORY_URL": f"http://{LOOPBACK}:{settings.triton_control_port}",
@@ -241,14 +243,14 @@ def create_bucket(settings: StackSettings) -> None:
 
 def create_topics(settings: StackSettings) -> None:
     """Create every contract topic that the broker lacks (all of them after a memory broker restarts), then
-    register the committed model's versions on tagstream.models (their reference profiles, for the monitor)."""
+    register the served repository's versions on tagstream.models (their profiles and review thresholds)."""
     from runtime.kafka import ensure_topics  # kafka clients only where a broker is started
     from tools.monitoring.stack import register_models
 
     created = ensure_topics(settings.kafka_settings(), partitions=settings.partitions)
     if created:
         log.info("created topics %s", ", ".join(created))
-    register_models(settings.kafka_settings())
+    register_models(settings.kafka_settings(), settings.model_repository)
 
 
 KEEPER = "keeper"

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from model.tritonconfig import DEFAULT_REPOSITORY
 from runtime.settings import KafkaSettings, TagstreamSettings
 
 LOOPBACK = "127.0.0.1"
@@ -25,6 +26,9 @@ class StackSettings(TagstreamSettings):
     triton_metrics_port: int = Field(8002, ge=1, le=65535, description="Triton Prometheus metrics port")
     triton_control_port: int = Field(8003, ge=1, le=65535,
                                      description="the Triton host's model-repository API (load, unload versions)")
+    model_repository: Path = Field(DEFAULT_REPOSITORY, description="the model repository the Triton host serves and "
+                                                                   "whose versions the stack registers (default: the "
+                                                                   "committed one)")
     controller_port: int = Field(9500, ge=1, le=65535, description="the rollout controller's API and /metrics")
     partitions: int = Field(4, ge=1, le=256, description="partitions of every non-compacted topic")
     taggers: int = Field(1, ge=0, le=64, description="tagger processes; more than partitions idle")

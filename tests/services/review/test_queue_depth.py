@@ -1,0 +1,30 @@
+"""The queue-depth gauge counts items that arrive while the console's buffer is full and reading is paused."""
+
+from __future__ import annotations
+
+import pytest
+from kafka import KafkaProducer
+
+from contracts import Topics
+from runtime.settings import KafkaSettings
+from tests.services.review.conftest import ConsoleFactory, publish_items, sample, scrape, wait_until
+from tools.traffic.reviewitems import review_items
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def _depth(url: str) -> float:
+    return sample(scrape(url), "tagstream_review_queue_depth")
+
+
+def test_items_arriving_while_reading_is_paused_are_counted(broker: KafkaSettings,
+                                                            console_factory: ConsoleFactory) -> None:
+    items = review_items(40, seed=5)
+    server = console_factory(max_buffered=5)
+    publish_items(broker, items[:10], partition=0)
+    wait_until(lambda: _depth(server.url) == 10, 20, "the first ten items counted")
+    producer = KafkaProducer(**broker.kafka_client_kwargs(), acks="all")
+    for item in items[10:]:  # one record per batch, each after the console paused (a fetch would not see them)
+        producer.send(Topics.REVIEW.name, key=item.key, value=item.to_bytes(), partition=0).get(timeout=10)
+    producer.close()
+    wait_until(lambda: _depth(server.url) == 40, 20, "the thirty later items counted too")
