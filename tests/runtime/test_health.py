@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
@@ -30,14 +28,6 @@ def _get(port: int, path: str) -> tuple[int, dict[str, object]]:
         return e.code, json.loads(e.read())
 
 
-@pytest.fixture
-def taken_port() -> Iterator[int]:
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        yield holder.getsockname()[1]
-
-
 def test_probes_say_starting_until_the_component_runs_then_answer_for_it() -> None:
     current: list[Component | None] = [None]
     with serving_health("127.0.0.1", 0, lambda: current[0]) as health:
@@ -55,10 +45,10 @@ def test_probes_stop_when_the_block_ends() -> None:
         _get(port, "/healthz")
 
 
-def test_taken_port_is_an_error_naming_the_setting_that_chose_it(taken_port: int) -> None:
-    with pytest.raises(AddressInUseError) as info, serving_health("127.0.0.1", taken_port, lambda: None,
+def test_held_port_is_an_error_naming_the_setting_that_chose_it(held_port: int) -> None:
+    with pytest.raises(AddressInUseError) as info, serving_health("127.0.0.1", held_port, lambda: None,
                                                                   port_setting="monitor_port"):
         pass
     assert info.value.field == "monitor_port"
-    assert f"port {taken_port} on 127.0.0.1 is taken" in str(info.value)
+    assert f"port {held_port} on 127.0.0.1 is taken" in str(info.value)
     assert "TAGSTREAM_MONITOR_PORT" in str(info.value)

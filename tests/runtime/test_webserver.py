@@ -29,13 +29,9 @@ def test_start_returns_once_it_serves_and_stop_ends_it() -> None:
         urllib.request.urlopen(server.url, timeout=2)
 
 
-def test_start_raises_naming_the_setting_when_port_is_taken() -> None:
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        port = holder.getsockname()[1]
-        with pytest.raises(AddressInUseError, match=f"port {port} on 127.0.0.1 is taken") as info:
-            ThreadedServer(app, "127.0.0.1", port, port_setting="console_port").start(timeout_s=10)
+def test_start_raises_naming_the_setting_when_port_is_taken(held_port: int) -> None:
+    with pytest.raises(AddressInUseError, match=f"port {held_port} on 127.0.0.1 is taken") as info:
+        ThreadedServer(app, "127.0.0.1", held_port, port_setting="console_port").start(timeout_s=10)
     assert info.value.field == "console_port" and "TAGSTREAM_CONSOLE_PORT" in str(info.value)
 
 

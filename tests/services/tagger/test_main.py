@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -33,21 +32,17 @@ def test_invalid_settings_exit_2_naming_the_problem(monkeypatch, capsys):
     assert "batch_max_size" in capsys.readouterr().err
 
 
-def test_process_exits_2_with_one_line_naming_the_fix_when_its_metrics_port_is_taken():
+def test_process_exits_2_with_one_line_naming_the_fix_when_its_metrics_port_is_taken(held_port: int):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAGSTREAM_")}
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        port = holder.getsockname()[1]
-        env.update(TAGSTREAM_METRICS_HOST="127.0.0.1", TAGSTREAM_METRICS_PORT=str(port),
-                   TAGSTREAM_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}")
-        result = subprocess.run([sys.executable, "-m", "services.tagger"], env=env, capture_output=True, text=True,
-                                timeout=60, check=False)
+    env.update(TAGSTREAM_METRICS_HOST="127.0.0.1", TAGSTREAM_METRICS_PORT=str(held_port),
+               TAGSTREAM_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}")
+    result = subprocess.run([sys.executable, "-m", "services.tagger"], env=env, capture_output=True, text=True,
+                            timeout=60, check=False)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
     assert len(errors) == 1, result.stderr
-    assert f"cannot run the tagger: port {port} on 127.0.0.1 is taken" in errors[0]
+    assert f"cannot run the tagger: port {held_port} on 127.0.0.1 is taken" in errors[0]
     assert "set TAGSTREAM_METRICS_PORT to a free port" in errors[0]
     assert result.stderr.strip().splitlines()[-1] == errors[0]  # the last word, nothing after it
 
