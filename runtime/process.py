@@ -2,7 +2,7 @@
 
 ``run_service`` is a service's ``main`` but for what the service does. In order:
 
-1. load the settings; invalid ones are one line on stderr (``<service>: <what is wrong> (<the fix>)``) and exit
+1. load the settings; invalid ones are one line on stderr (``error: <what is wrong> (<the fix>)``) and exit
    status 2, before anything starts or logs;
 2. configure logging (one line per record, secrets masked);
 3. make SIGTERM and SIGINT set a stop event (the handler only logs and requests; the service checks the event
@@ -10,8 +10,8 @@
 4. run the service with its settings and the stop event; its return value is the exit status.
 
 A ``TagstreamError`` out of the service (a port in use, a model that cannot load, a broker that refused, a missing
-token) is an expected failure: one error line naming the cause and the fix, exit status 2. Anything else is a bug
-and keeps its traceback.
+token) is an expected failure: one line ``error: cannot run the <service>: <cause> (<the fix>)`` on stderr, as the
+``tagstream`` command writes its own, and exit status 2. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -49,15 +49,20 @@ def stop_on_signals(stop: threading.Event, *, doing: str = "stopping") -> None:
     signal.signal(signal.SIGINT, request_stop)
 
 
-def load_settings(name: str, load: Callable[[], S]) -> S | None:
-    """``load()``, or ``None`` after one line on stderr saying what is wrong with the settings."""
+def fail(message: str) -> int:
+    """One line on stderr, ``error: <message>``; the exit status of an expected failure."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return EXPECTED_FAILURE
+
+
+def load_settings(name: str, load: Callable[[], S]) -> S | int:
+    """``load()``, or the exit status after one line on stderr saying what is wrong with the settings."""
     try:
         return load()
-    except TagstreamError as e:  # runtime.errors.SettingsError names the setting and the fix
-        print(f"{name}: {e}", file=sys.stderr)
+    except TagstreamError as e:  # runtime.errors.SettingsError names the process, the setting and the fix
+        return fail(str(e))
     except (ValidationError, PydanticSettingsError) as e:
-        print(f"{name}: invalid settings: {e}", file=sys.stderr)
-    return None
+        return fail(f"invalid settings for the {name}: {e}")
 
 
 def run_service(name: str, load: Callable[[], S], serve: Callable[[S, threading.Event], int], *,
@@ -69,13 +74,12 @@ def run_service(name: str, load: Callable[[], S], serve: Callable[[S, threading.
     ``on_signal`` what a log line says the service does once asked to stop.
     """
     settings = load_settings(name, load)
-    if settings is None:
-        return EXPECTED_FAILURE
+    if isinstance(settings, int):
+        return settings
     configure(log_level(settings), name=instance(settings) if instance is not None else name)
     stop = threading.Event()
     stop_on_signals(stop, doing=on_signal)
     try:
         return serve(settings, stop)
     except TagstreamError as e:
-        log.error("cannot run the %s: %s", name, e)
-        return EXPECTED_FAILURE
+        return fail(f"cannot run the {name}: {e}")

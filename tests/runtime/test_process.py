@@ -64,7 +64,7 @@ def test_invalid_settings_are_one_line_and_exit_2_before_serve_runs(capsys) -> N
 
     assert _run(_never, load) == EXPECTED_FAILURE
     err = capsys.readouterr().err
-    assert err == "svc: invalid settings for the svc: size: must be positive (fix TAGSTREAM_SIZE)\n"
+    assert err == "error: invalid settings for the svc: size: must be positive (fix TAGSTREAM_SIZE)\n"
 
 
 def test_pydantic_validation_error_of_the_settings_is_one_line_too(capsys) -> None:
@@ -74,7 +74,7 @@ def test_pydantic_validation_error_of_the_settings_is_one_line_too(capsys) -> No
 
     assert _run(_never, load) == EXPECTED_FAILURE
     err = capsys.readouterr().err
-    assert err.startswith("svc: invalid settings: ") and "size" in err
+    assert err.startswith("error: invalid settings for the svc: ") and "size" in err
     with pytest.raises(ValidationError):  # the check above can fail: the loader does raise
         load()
 
@@ -85,10 +85,8 @@ def test_expected_failure_in_serve_is_one_error_line_with_the_fix_and_exit_2(cap
                                 hint="set TAGSTREAM_METRICS_PORT to a free port")
 
     assert _run(serve) == EXPECTED_FAILURE
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].endswith("ERROR svc runtime.process: cannot run the svc: port 9300 on 127.0.0.1 is taken "
-                             "(set TAGSTREAM_METRICS_PORT to a free port)")
+    assert capsys.readouterr().err == ("error: cannot run the svc: port 9300 on 127.0.0.1 is taken "
+                                       "(set TAGSTREAM_METRICS_PORT to a free port)\n")
 
 
 def test_unexpected_exception_in_serve_keeps_its_traceback() -> None:
