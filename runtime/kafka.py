@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
@@ -14,9 +16,11 @@ from contracts import Topic, Topics
 from runtime.errors import BrokerUnavailable
 from runtime.settings import KafkaSettings
 
-__all__ = ["BrokerUnavailable", "admin", "consumer", "ensure_topics", "producer"]
+__all__ = ["BrokerUnavailable", "admin", "consumer", "ensure_topics", "producer", "until_connected"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def producer(settings: KafkaSettings, *, client_id: str, **overrides: Any) -> KafkaProducer:
@@ -53,6 +57,22 @@ def consumer(settings: KafkaSettings, *, group_id: str | None, client_id: str, *
     }
     kwargs.update(overrides)
     return KafkaConsumer(**kwargs)
+
+
+def until_connected(connect: Callable[[], T], stop: threading.Event, *, bootstrap: str) -> T | None:
+    """``connect()`` (which makes Kafka clients) until it stops raising ``KafkaError``, or ``None`` once ``stop`` is
+    set. Waits 0.5 s after the first failure, twice as long after each next one up to 5 s; logs at most every 10 s."""
+    delay, logged = 0.5, None
+    while not stop.is_set():
+        try:
+            return connect()
+        except KafkaError as e:  # KafkaTimeoutError when no broker answers in time
+            if logged is None or time.monotonic() - logged > 10:
+                log.warning("Kafka at %s not reachable (%s); retrying", bootstrap, e)
+                logged = time.monotonic()
+            stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+    return None
 
 
 def admin(settings: KafkaSettings, *, timeout_s: float = 10.0) -> KafkaAdminClient:

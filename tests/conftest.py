@@ -9,6 +9,7 @@ stacks (``triton_stack``, ``local_stack``); use ``stack_factory`` for that.
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,15 @@ def local_stack(_session_stack: LocalStack) -> LocalStack:
     """The session stack with everything running: memory broker with topics, Triton, one tagger."""
     _session_stack.start()
     return _session_stack
+
+
+@pytest.fixture
+def held_port() -> Iterator[int]:
+    """A loopback port something else listens on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -9,19 +9,15 @@ line and exit status 2.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 from contextlib import ExitStack
 from pathlib import Path
-from types import FrameType
 
-import uvicorn
 from kafka.errors import KafkaError
 from pydantic import SecretStr, ValidationError
-from pydantic_settings import SettingsError
 
-from contracts import ReferenceProfile, TagstreamError
+from contracts import ReferenceProfile
 from modelspec.repository import PROFILE_FILE
 from rollout.api import create_app
 from rollout.audit import AuditLog
@@ -31,10 +27,14 @@ from rollout.serving import TritonRepository
 from rollout.sources.prometheus import PrometheusSource
 from rollout.sources.topics import TopicSource
 from rollout.statetopic import RolloutFollower, StateWriter
-from runtime.logs import configure
+from runtime.errors import BrokerUnavailable, SettingsError
+from runtime.process import run_service
+from runtime.webserver import ThreadedServer
 from services.controller.settings import ControllerSettings
 
 log = logging.getLogger("services.controller")
+
+_BROKER_HINT = "check TAGSTREAM_KAFKA_BOOTSTRAP and that the broker runs"
 
 
 class ReferenceProfileLoader:
@@ -57,30 +57,21 @@ class ReferenceProfileLoader:
 
 
 def main() -> int:
-    try:
-        settings = ControllerSettings()
-    except (ValidationError, SettingsError) as e:
-        print(f"controller: invalid settings: {e}", file=sys.stderr)
-        return 2
-    configure(settings.log_level, name="controller")
+    return run_service("controller", ControllerSettings, serve, log_level=lambda s: s.log_level,
+                       on_signal="stopping after this pass")
+
+
+def serve(settings: ControllerSettings, stop: threading.Event) -> int:
+    """Reconcile until ``stop``. No token, or a broker that cannot be read at start, raises naming the fix."""
     token = settings.api_token()
     if token is None:
-        log.error("no API token: set TAGSTREAM_ROLLOUT_API_TOKEN or TAGSTREAM_ROLLOUT_API_TOKEN_FILE")
-        return 2
+        raise SettingsError("no API token for the operator API", field="rollout_api_token",
+                            hint="set TAGSTREAM_ROLLOUT_API_TOKEN or TAGSTREAM_ROLLOUT_API_TOKEN_FILE")
     log.info("starting with %s", settings.redacted())
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s received: stopping after this pass", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
     try:
         return _run(settings, token.get_secret_value(), stop)
-    except (TagstreamError, KafkaError) as e:
-        log.error("cannot run the controller: %s", e)
-        return 2
+    except KafkaError as e:
+        raise BrokerUnavailable(f"the broker at {settings.kafka_bootstrap} failed: {e}", hint=_BROKER_HINT) from e
 
 
 def _run(settings: ControllerSettings, token: str, stop: threading.Event) -> int:
@@ -89,9 +80,9 @@ def _run(settings: ControllerSettings, token: str, stop: threading.Event) -> int
         follower.start()
         stack.callback(follower.stop)
         if not follower.wait_caught_up(settings.state_timeout_s):
-            log.error("could not read tagstream.rollout to its end within %.0f s (broker at %s)",
-                      settings.state_timeout_s, settings.kafka_bootstrap)
-            return 2
+            raise BrokerUnavailable(f"could not read tagstream.rollout to its end within "
+                                    f"{settings.state_timeout_s:.0f} s (broker at {settings.kafka_bootstrap})",
+                                    hint=_BROKER_HINT)
         writer = StateWriter(settings)
         stack.callback(writer.close)
         audit = AuditLog(settings.audit_path)
@@ -116,14 +107,11 @@ def _run(settings: ControllerSettings, token: str, stop: threading.Event) -> int
             ok = healthy.is_set() and source.healthy
             return ok, {"reconciling": healthy.is_set(), "tag_topics": source.healthy}
 
-        app = create_app(controller, token=SecretStr(token), ready=ready)
-        server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning",
-                                               access_log=False, lifespan="off"))
-        thread = threading.Thread(target=server.run, name="api", daemon=True)
-        thread.start()
-        stack.callback(thread.join, 10)
-        stack.callback(setattr, server, "should_exit", True)
-        log.info("operator API on http://%s:%d (OpenAPI at /openapi.json)", settings.api_host, settings.api_port)
+        api = ThreadedServer(create_app(controller, token=SecretStr(token), ready=ready), settings.api_host,
+                             settings.api_port, port_setting="api_port", name="api")
+        api.start()
+        stack.callback(api.stop)
+        log.info("operator API on %s (OpenAPI at /openapi.json)", api.url)
         while not stop.is_set():
             try:
                 controller.reconcile()

@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
-import time
 import warnings
 from contextlib import ExitStack
 
 from kafka import KafkaConsumer
-from kafka.errors import KafkaError
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 
-from contracts import TagstreamError, Topics
+from contracts import Topics
 from monitoring.monitor import Monitor
 from monitoring.publish import Publisher
 from monitoring.writer import SnapshotWriter
 from runtime import kafka
-from runtime.health import HealthServer
-from runtime.logs import configure
+from runtime.health import serving_health
+from runtime.process import run_service
 from services.monitor.loop import MonitorLoop, OnLabels, OnWindow
 from services.monitor.replay import rebuild_index
 from services.monitor.settings import MonitorSettings
@@ -47,17 +42,7 @@ def consumers(settings: MonitorSettings) -> tuple[KafkaConsumer, KafkaConsumer]:
 
 
 def _connect(settings: MonitorSettings, stop: threading.Event) -> tuple[KafkaConsumer, KafkaConsumer] | None:
-    delay, last_log = 0.5, 0.0
-    while not stop.is_set():
-        try:
-            return consumers(settings)
-        except KafkaError as e:
-            if time.monotonic() - last_log > 10:
-                log.warning("Kafka at %s not reachable (%s); retrying", settings.kafka_bootstrap, e)
-                last_log = time.monotonic()
-            stop.wait(delay)
-            delay = min(delay * 2, 5.0)
-    return None
+    return kafka.until_connected(lambda: consumers(settings), stop, bootstrap=settings.kafka_bootstrap)
 
 
 def serve(settings: MonitorSettings, stop: threading.Event, *, on_window: OnWindow | None = None,
@@ -91,41 +76,26 @@ def serve(settings: MonitorSettings, stop: threading.Event, *, on_window: OnWind
         return loop.run(stop)
 
 
+def _settings() -> MonitorSettings:
+    settings = MonitorSettings()
+    settings.monitor_config()  # the drift and quality settings, checked before anything starts
+    return settings
+
+
 def main() -> int:
-    try:
-        settings = MonitorSettings()
-        settings.monitor_config()
-    except (ValidationError, SettingsError, TagstreamError) as e:
-        print(f"monitor: invalid settings: {e}", file=sys.stderr)
-        return 2
-    configure(settings.monitor_log_level, name=settings.monitor_instance_id)
+    return run_service("monitor", _settings, _serve_process, log_level=lambda s: s.monitor_log_level,
+                       instance=lambda s: s.monitor_instance_id)
+
+
+def _serve_process(settings: MonitorSettings, stop: threading.Event) -> int:
     # Evidently's classification metrics on a small batch of labels often meet a class never predicted; scikit-learn
     # then warns on every report (precision set to 0, as it should be). Keep the log readable.
     warnings.filterwarnings("ignore", message=".*ill-defined.*")
     log.info("starting with %s", settings.redacted())
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: object) -> None:
-        log.info("%s received: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
     loops: list[MonitorLoop] = []
-
-    def liveness() -> tuple[bool, dict[str, object]]:
-        return (True, {"starting": True}) if not loops else loops[-1].liveness()
-
-    def readiness() -> tuple[bool, dict[str, object]]:
-        return (False, {"starting": True}) if not loops else loops[-1].readiness()
-
-    health = HealthServer(settings.monitor_host, settings.monitor_port, liveness=liveness, readiness=readiness)
-    health.start()
-    log.info("metrics, /healthz and /readyz on http://%s:%d", settings.monitor_host, health.port)
-    try:
+    with serving_health(settings.monitor_host, settings.monitor_port, lambda: loops[-1] if loops else None,
+                        port_setting="monitor_port"):
         return serve(settings, stop, loops=loops)
-    finally:
-        health.stop()
 
 
 if __name__ == "__main__":

@@ -7,21 +7,15 @@ group: undecided items go back to the queue for the next console), then the prod
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
-import time
 from contextlib import ExitStack
 from typing import Any
 
-import uvicorn
-from kafka.errors import KafkaError
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
-
 from contracts.errors import TagstreamError
 from runtime import kafka
-from runtime.logs import configure
+from runtime.process import run_service
+from runtime.webserver import ThreadedServer
 from services.review import metrics
 from services.review.app import Console, create_app
 from services.review.auth import Sessions
@@ -36,23 +30,17 @@ from services.review.stats import ReviewStats
 log = logging.getLogger("services.review")
 
 
+def _clients(settings: ReviewSettings) -> tuple[Any, Any]:
+    consumer = kafka.consumer(settings, group_id=settings.review_group_id, client_id=settings.instance_id,
+                              session_timeout_ms=settings.session_timeout_ms,
+                              heartbeat_interval_ms=settings.heartbeat_interval_ms, max_poll_records=200)
+    producer = kafka.producer(settings, client_id=settings.instance_id, linger_ms=0)
+    return consumer, producer
+
+
 def connect(settings: ReviewSettings, stop: threading.Event) -> tuple[Any, Any] | None:
     """Consumer and producer; waits for the broker (a log line now and then) until it answers or stop is set."""
-    delay, last_log = 0.5, 0.0
-    while not stop.is_set():
-        try:
-            consumer = kafka.consumer(settings, group_id=settings.review_group_id, client_id=settings.instance_id,
-                                      session_timeout_ms=settings.session_timeout_ms,
-                                      heartbeat_interval_ms=settings.heartbeat_interval_ms, max_poll_records=200)
-            producer = kafka.producer(settings, client_id=settings.instance_id, linger_ms=0)
-            return consumer, producer
-        except KafkaError as e:
-            if time.monotonic() - last_log > 10:
-                log.warning("Kafka at %s not reachable (%s); retrying", settings.kafka_bootstrap, e)
-                last_log = time.monotonic()
-            stop.wait(delay)
-            delay = min(delay * 2, 5.0)
-    return None
+    return kafka.until_connected(lambda: _clients(settings), stop, bootstrap=settings.kafka_bootstrap)
 
 
 def build(settings: ReviewSettings, *, consumer: Any, producer: Any) -> Console:
@@ -77,8 +65,7 @@ class ConsoleServer:
     def __init__(self, settings: ReviewSettings) -> None:
         self.settings = settings
         self._stack = ExitStack()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._web: ThreadedServer | None = None
         self.console: Console | None = None
 
     def start(self, stop: threading.Event | None = None, *, timeout_s: float = 30.0) -> None:
@@ -90,53 +77,36 @@ class ConsoleServer:
         self.console = build(self.settings, consumer=consumer, producer=producer)
         self.console.queue.start()
         self._stack.callback(self.console.queue.stop)
-        config = uvicorn.Config(create_app(self.console), host=self.settings.console_host,
-                                port=self.settings.console_port,
-                                log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="review-http", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise ReviewError(f"the console could not listen on {self.url}",
-                                  hint="is the port taken? set TAGSTREAM_CONSOLE_PORT")
-            time.sleep(0.02)
+        self._web = ThreadedServer(create_app(self.console), self.settings.console_host, self.settings.console_port,
+                                   port_setting="console_port", name="review-http")
+        try:
+            self._web.start(timeout_s)
+        except TagstreamError:
+            self.stop()
+            raise
 
     @property
     def url(self) -> str:
+        if self._web is not None:
+            return self._web.url
         return f"http://{self.settings.console_host}:{self.settings.console_port}"
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(10)
+        if self._web is not None:
+            self._web.stop()
         self._stack.close()
 
 
 def main() -> int:
-    try:
-        settings = ReviewSettings()
-    except (ValidationError, SettingsError, TagstreamError) as e:
-        print(f"review: invalid settings: {e}", file=sys.stderr)
-        return 2
-    configure(settings.log_level, name=settings.instance_id)
+    return run_service("review console", ReviewSettings, serve, log_level=lambda s: s.log_level,
+                       instance=lambda s: s.instance_id)
+
+
+def serve(settings: ReviewSettings, stop: threading.Event) -> int:
+    """The console until ``stop``; a console that cannot start raises ``ReviewError`` naming the fix."""
     log.info("starting with %s", {k: v for k, v in settings.redacted().items() if k != "reviewers"})
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: object) -> None:
-        log.info("%s received: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
     server = ConsoleServer(settings)
-    try:
-        server.start(stop)
-    except TagstreamError as e:
-        log.error("%s", e)
-        return 2
+    server.start(stop)
     if server.console is None:  # stopped while waiting for the broker
         return 0
     log.info("review console on %s (%d reviewers)", server.url, len(settings.reviewers))

@@ -2,9 +2,9 @@
 
 The rules of every hop (the first request and each redirect):
 
-- the host is resolved once, every address it resolves to is checked (:func:`is_public`, or the host is
-  named in ``allow_hosts``), and the connection goes to a checked address: no second lookup (DNS
-  rebinding) ever happens. aiohttp opens the connections, but its resolver is
+- the host is resolved once, every address it resolves to is checked (``runtime.addresses.is_public``,
+  or the host is named in ``allow_hosts``), and the connection goes to a checked address: no second
+  lookup (DNS rebinding) ever happens. aiohttp opens the connections, but its resolver is
   :class:`~services.tagger.fetch_hosts.CheckedAddresses`, which answers only what was just checked for
   that host. A pooled (keep-alive) connection was opened the same way, and the pool is keyed by host
   name, port and TLS, so a connection is only reused for the host it was checked and verified for;
@@ -40,9 +40,9 @@ from contracts.errors import TagstreamError
 from services.tagger.fetch_hosts import CheckedAddresses, HostGates
 from services.tagger.fetch_metrics import FETCHES_IN_FLIGHT
 from services.tagger.fetch_run import Fetches
-from services.tagger.fetch_url import FIELD, FetchError, is_public
+from services.tagger.fetch_url import FIELD, FetchError
 
-__all__ = ["FIELD", "FetchError", "FetchPolicy", "FetcherStopped", "ImageFetcher", "SafeFetcher", "is_public"]
+__all__ = ["FIELD", "FetchError", "FetchPolicy", "FetcherStopped", "ImageFetcher", "SafeFetcher"]
 
 logger = logging.getLogger(__name__)
 

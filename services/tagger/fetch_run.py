@@ -21,9 +21,10 @@ import aiohttp
 from aiohttp.abc import ResolveResult
 from yarl import URL
 
+from runtime.addresses import is_public
 from services.tagger.fetch_hosts import HostGate, HostGates, HostKey, Pass
 from services.tagger.fetch_metrics import FETCH_SECONDS, FETCHES, SLOT_WAIT_SECONDS
-from services.tagger.fetch_url import FetchError, Target, failed, forbidden, is_public, literal_answer, parse, too_large
+from services.tagger.fetch_url import FetchError, Target, failed, forbidden, literal_answer, parse, too_large
 
 if TYPE_CHECKING:
     from services.tagger.fetch import FetchPolicy

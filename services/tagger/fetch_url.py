@@ -1,7 +1,6 @@
-"""What an image URL may reach: its parsed form, the public-address rule, and errors that name the field.
+"""An image URL as the fetcher sees it: its parsed form and the errors that name the field.
 
-Only resolved addresses are judged, so numeric spellings (``2130706433``, ``127.1``,
-``[::ffff:127.0.0.1]``) need no special case: they resolve to the address they mean.
+Which resolved addresses it may reach is the shared rule ``runtime.addresses.is_public``.
 """
 
 from __future__ import annotations
@@ -17,8 +16,6 @@ from modelspec.errors import InputError
 
 FIELD = "data.image.url"
 DEFAULT_PORTS = {"http": 80, "https": 443}
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: one ``socket.getaddrinfo`` answer
 AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
 
@@ -92,21 +89,6 @@ def parse(url: str) -> Target:
     if parts.query:
         path = f"{path}?{parts.query}"
     return Target(url, scheme, host, port or DEFAULT_PORTS[scheme], quote(path, safe="!$%&'()*+,/:;=?@[]~"))
-
-
-def is_public(address: IPAddress) -> bool:
-    """True only for globally routable unicast; tunnel and translation forms are judged by what they carry."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return is_public(address.ipv4_mapped)
-        if address in _NAT64:
-            return is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-        if address.sixtofour is not None or address.teredo is not None or address.is_site_local:
-            return False  # 6to4 and Teredo reach arbitrary IPv4 hosts; fec0::/10 is site-local
-    # Python 3.11 calls multicast and some reserved ranges global: check them one by one.
-    internal = (address.is_private, address.is_loopback, address.is_link_local, address.is_multicast,
-                address.is_reserved, address.is_unspecified)
-    return address.is_global and not any(internal)
 
 
 def literal_answer(target: Target) -> list[AddrInfo] | None:

@@ -16,22 +16,18 @@ from __future__ import annotations
 
 import gc
 import logging
-import signal
 import sys
 import threading
 import time
 from contextlib import ExitStack
 
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 
 from contracts import Topics
 from rollout.statetopic import RolloutFollower
 from runtime import kafka
-from runtime.health import HealthServer
-from runtime.logs import configure
+from runtime.health import serving_health
+from runtime.process import run_service
 from services.tagger.fetch import FetchPolicy, ImageFetcher
 from services.tagger.inference import TritonTagger
 from services.tagger.pipeline import Tagger
@@ -45,69 +41,45 @@ log = logging.getLogger("services.tagger")
 HEALTHY_RUN_S = 300.0
 
 
+def _clients(settings: TaggerSettings) -> tuple[KafkaConsumer, KafkaProducer]:
+    consumer = kafka.consumer(settings, group_id=settings.group_id, client_id=settings.instance_id,
+                              session_timeout_ms=settings.session_timeout_ms,
+                              heartbeat_interval_ms=settings.heartbeat_interval_ms,
+                              max_poll_records=settings.max_poll_records)
+    producer = kafka.producer(settings, client_id=settings.instance_id, batch_size=settings.produce_batch_bytes,
+                              linger_ms=settings.produce_linger_ms)
+    return consumer, producer
+
+
 def _connect(settings: TaggerSettings, stop: threading.Event) -> tuple[KafkaConsumer, KafkaProducer] | None:
     """Consumer and producer; waits for the broker (with a log line now and then) until stopped."""
-    delay, last_log = 0.5, 0.0
-    while not stop.is_set():
-        try:
-            consumer = kafka.consumer(settings, group_id=settings.group_id, client_id=settings.instance_id,
-                                      session_timeout_ms=settings.session_timeout_ms,
-                                      heartbeat_interval_ms=settings.heartbeat_interval_ms,
-                                      max_poll_records=settings.max_poll_records)
-            producer = kafka.producer(settings, client_id=settings.instance_id, batch_size=settings.produce_batch_bytes,
-                                      linger_ms=settings.produce_linger_ms)
-            return consumer, producer
-        except KafkaError as e:  # KafkaTimeoutError when no broker answers in time
-            if time.monotonic() - last_log > 10:
-                log.warning("Kafka at %s not reachable (%s); retrying", settings.kafka_bootstrap, e)
-                last_log = time.monotonic()
-            stop.wait(delay)
-            delay = min(delay * 2, 5.0)
-    return None
+    return kafka.until_connected(lambda: _clients(settings), stop, bootstrap=settings.kafka_bootstrap)
 
 
 def main() -> int:
-    try:
-        settings = TaggerSettings()
-    except (ValidationError, SettingsError) as e:
-        print(f"tagger: invalid settings: {e}", file=sys.stderr)
-        return 2
-    configure(settings.log_level, name=settings.instance_id)
+    return run_service("tagger", TaggerSettings, serve, log_level=lambda s: s.log_level,
+                       instance=lambda s: s.instance_id, on_signal="finishing in-flight work")
+
+
+def serve(settings: TaggerSettings, stop: threading.Event) -> int:
+    """Tag until ``stop``, rebuilding the pipeline after a failure as the restart policy says; the exit status."""
     log.info("starting with %s", settings.redacted())
     # Everything imported so far (modules, pydantic schemas, gRPC and Kafka machinery: some 50,000 objects)
     # lives as long as the process. Frozen, it is no longer scanned by full collections, which took 25 to
     # 75 ms at a time here, every thread waiting, and showed in the tail of event-to-tag latency.
     gc.freeze()
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: object) -> None:
-        log.info("%s received: finishing in-flight work", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-
     current: list[Tagger | None] = [None]
-
-    def liveness() -> tuple[bool, dict[str, object]]:
-        tagger = current[0]
-        return (True, {"starting": True}) if tagger is None else tagger.liveness()
-
-    def readiness() -> tuple[bool, dict[str, object]]:
-        tagger = current[0]
-        return (False, {"starting": True}) if tagger is None else tagger.readiness()
-
-    health = HealthServer(settings.metrics_host, settings.metrics_port, liveness=liveness, readiness=readiness)
-    health.start()
-    log.info("metrics, /healthz and /readyz on http://%s:%d", settings.metrics_host, health.port)
-    router = Router(settings.triton_model, settings.triton_model_version)
-    follower = _follow(settings, router, stop) if settings.follow_rollout else None
-    cards = model_cards(settings, client_id=f"{settings.instance_id}-models")  # each version's review thresholds
-    cards.start()
-    if not cards.wait_caught_up(settings.model_cards_wait_s):
-        log.warning("%s not read to its end within %.0f s; tagging anyway, versions without a card yet held to "
-                    "TAGSTREAM_REVIEW_THRESHOLD", Topics.MODELS.name, settings.model_cards_wait_s)
-    try:
+    with ExitStack() as stack:
+        stack.enter_context(serving_health(settings.metrics_host, settings.metrics_port, lambda: current[0]))
+        router = Router(settings.triton_model, settings.triton_model_version)
+        if settings.follow_rollout:
+            stack.callback(_follow(settings, router, stop).stop)
+        cards = model_cards(settings, client_id=f"{settings.instance_id}-models")  # each version's review thresholds
+        cards.start()
+        stack.callback(cards.stop)
+        if not cards.wait_caught_up(settings.model_cards_wait_s):
+            log.warning("%s not read to its end within %.0f s; tagging anyway, versions without a card yet held to "
+                        "TAGSTREAM_REVIEW_THRESHOLD", Topics.MODELS.name, settings.model_cards_wait_s)
         attempt = 0
         while True:
             started = time.monotonic()
@@ -120,11 +92,6 @@ def main() -> int:
                         "uncommitted events will be re-delivered", delay, attempt)
             current[0] = None
             stop.wait(delay)
-    finally:
-        if follower is not None:
-            follower.stop()
-        cards.stop()
-        health.stop()
 
 
 def _follow(settings: TaggerSettings, router: Router, stop: threading.Event) -> RolloutFollower:

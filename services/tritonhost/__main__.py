@@ -7,15 +7,11 @@ naming the cause and the fix, and exit status 2, before tritonserver starts.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
-from types import FrameType
 
-from runtime.errors import SettingsError
-from runtime.logs import configure
+from runtime.process import run_service
 from services.tritonhost.control import ControlServer
-from services.tritonhost.errors import ModelLoadError
 from services.tritonhost.server import TritonHost
 from services.tritonhost.settings import TritonHostSettings
 
@@ -26,24 +22,15 @@ WATCH_PERIOD_S = 1.0
 
 
 def main() -> int:
-    try:
-        settings = TritonHostSettings()
-    except SettingsError as e:
-        print(f"tritonhost: {e}", file=sys.stderr)
-        return 2
-    configure(settings.log_level, name="tritonhost")
-    stop = threading.Event()
+    return run_service("tritonhost", TritonHostSettings, serve, log_level=lambda s: s.log_level)
 
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s received, stopping", signal.Signals(signum).name)
-        stop.set()
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+def serve(settings: TritonHostSettings, stop: threading.Event) -> int:
+    """Serve until ``stop`` (0), or until tritonserver or the model stops on its own (1)."""
     host = TritonHost(settings)
     control: ControlServer | None = None
     try:
-        host.start()
+        host.start()  # a model that cannot be served raises ModelLoadError here, before tritonserver runs
         if settings.control_port:
             control = ControlServer(host, settings)
             control.start()
@@ -52,9 +39,6 @@ def main() -> int:
                 log.error("tritonserver or the model stopped on its own; exiting (see the lines above)")
                 return 1
         return 0
-    except ModelLoadError as e:  # raised by start, before tritonserver runs
-        log.error("cannot serve the model: %s", e)
-        return 2
     finally:
         if control is not None:
             control.stop()

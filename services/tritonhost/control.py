@@ -24,10 +24,11 @@ import hmac
 import json
 import logging
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from modelspec.tensors import MODEL_NAME
+from runtime.health import listen
 from services.tritonhost.runner import ModelLoadError
 from services.tritonhost.server import LOOPBACK, TritonHost
 from services.tritonhost.settings import TritonHostSettings
@@ -102,8 +103,8 @@ class ControlServer:
             def log_message(self, format: str, *args: object) -> None:
                 log.debug("%s " + format, self.address_string(), *args)
 
-        self._server = ThreadingHTTPServer((LOOPBACK, settings.control_port), Handler)
-        self._server.daemon_threads = True
+        self._server = listen(LOOPBACK, settings.control_port, Handler, port_setting="control_port",
+                              serves="the model-repository API")
         self._thread = threading.Thread(target=self._server.serve_forever, name="control", daemon=True)
 
     @property

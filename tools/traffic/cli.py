@@ -182,10 +182,12 @@ def tail_command(
 ) -> None:
     """Print the records of a topic as they arrive.
 
-    Tags show product, model version and every attribute's label and confidence; dead letters show
-    the code, the field and where the event came from; catalogue events show id, type, product,
-    merchant and image. Joins no consumer group and commits nothing, so it never disturbs the
-    tagger. Stops at --max, at --timeout, or on Ctrl-C.
+    Each record is shown as its topic's message: tags show product, model version and every
+    attribute's label and confidence; review items the attributes to check; dead letters the code,
+    the field and where the event came from; catalogue events id, type, product, merchant and image.
+    A null value is shown as a deletion (tombstone); a record that is not its topic's message is one
+    line saying what is wrong with it. Joins no consumer group and commits nothing, so it never
+    disturbs the tagger. Stops at --max, at --timeout, or on Ctrl-C.
     """
     settings = _settings()
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import ipaddress
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from contracts import ImageRef, LabelSource, ReviewKind
-from runtime.addresses import is_public
 from services.review.auth import MAX_FAILURES, Sessions, SignInRefused
 from services.review.choices import LabelChoices
 from services.review.decisions import decide
@@ -158,10 +156,5 @@ def test_inline_images_are_shown_when_they_are_images():
         source.load(_with_image(ImageRef(inline=base64.b64encode(b"<svg/>").decode())))
 
 
-@pytest.mark.parametrize(("address", "public"), [("8.8.8.8", True), ("127.0.0.1", False), ("10.1.2.3", False),
-                                                 ("169.254.169.254", False), ("::ffff:127.0.0.1", False),
-                                                 ("64:ff9b::a01:203", False), ("2001:4860:4860::8888", True)])
-def test_the_shared_address_rule(address, public):
-    assert is_public(ipaddress.ip_address(address)) is public
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from services.tagger import main
@@ -26,6 +30,20 @@ def test_invalid_settings_exit_2_naming_the_problem(monkeypatch, capsys):
     monkeypatch.setenv("TAGSTREAM_BATCH_MAX_SIZE", "0")
     assert main.main() == 2
     assert "batch_max_size" in capsys.readouterr().err
+
+
+def test_process_exits_2_with_one_line_naming_the_fix_when_its_metrics_port_is_taken(held_port: int):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAGSTREAM_")}
+    env.update(TAGSTREAM_METRICS_HOST="127.0.0.1", TAGSTREAM_METRICS_PORT=str(held_port),
+               TAGSTREAM_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}")
+    result = subprocess.run([sys.executable, "-m", "services.tagger"], env=env, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert [line for line in lines if line.startswith("error:") or " ERROR " in line] == [lines[-1]], result.stderr
+    assert lines[-1] == (f"error: cannot run the tagger: port {held_port} on 127.0.0.1 is taken (it is for /metrics, "
+                         "/healthz and /readyz) (set TAGSTREAM_METRICS_PORT to a free port, or stop what holds it)")
 
 
 @pytest.fixture(autouse=True)

@@ -7,13 +7,10 @@ The real ``tagstream`` script runs in a subprocess where the formatting is the p
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from contracts.errors import TagstreamError
@@ -38,15 +35,6 @@ def _one_line(result: subprocess.CompletedProcess[str], *, progress_lines: int =
     assert len(lines) == progress_lines + 1, result.stderr
     assert lines[-1].startswith("error: ")
     return lines[-1]
-
-
-@pytest.fixture
-def held_port() -> Iterator[int]:
-    """A loopback port something else listens on."""
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        yield holder.getsockname()[1]
 
 
 def _stack_env(tmp_path: Path, **overrides: object) -> dict[str, str]:
