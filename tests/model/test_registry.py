@@ -9,6 +9,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from contracts import ModelCard, ReviewThresholds, Topics
+from model.drill import copy_candidate
 from model.registry import THRESHOLDS_FILE, RegistryError, model_card, register_repository, versions
 from model.tritonconfig import DEFAULT_REPOSITORY
 
@@ -74,3 +75,20 @@ def test_the_stack_registers_the_committed_model_when_its_broker_starts(stack_fa
     assert [(c.model.version, c.review == ReviewThresholds.model_validate(THRESHOLDS)) for c in cards] == [
         ("1", False), ("1", True)]  # the committed card first (its own thresholds), then ours
     assert {r.key for r in cards} == {b"catalog_tagger:1"}
+
+
+@pytest.mark.integration
+def test_a_stack_serving_a_repository_registers_its_good_versions_and_skips_a_broken_one(stack_factory, repository,
+                                                                                         caplog):
+    shutil.copytree(repository / "catalog_tagger" / "1", repository / "catalog_tagger" / "3")  # profile says 1
+    copy_candidate(repository, version=2, source=1)
+    with caplog.at_level("WARNING", logger="tools.monitoring.stack"):
+        stack = stack_factory(["broker"], model_repository=repository)
+    reader = KafkaConsumer(**stack.kafka_settings().kafka_client_kwargs(), group_id=None, enable_auto_commit=False,
+                           consumer_timeout_ms=3000)
+    reader.assign([TopicPartition(Topics.MODELS.name, 0)])
+    reader.seek_to_beginning()
+    cards = [ModelCard.model_validate_json(r.value) for r in reader]
+    reader.close()
+    assert sorted(c.model.version for c in cards) == ["1", "2"]
+    assert any("version 3 not registered" in r.getMessage() for r in caplog.records)

@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from model.drill import drill_candidate
+from model.drill import copy_candidate, drill_candidate
 from model.tritonconfig import DEFAULT_REPOSITORY
 from modelspec.tensors import MODEL_NAME
 from rollout.audit import AuditLog
@@ -103,7 +103,7 @@ def repository(folder: Path) -> Path:
     repo = folder / "repository"
     shutil.copytree(DEFAULT_REPOSITORY, repo)
     drill_candidate(repo, version=int(BAD), source=1)
-    shutil.copytree(repo / MODEL_NAME / "1", repo / MODEL_NAME / GOOD)
+    copy_candidate(repo, version=int(GOOD), source=1)
     return repo
 
 

@@ -33,10 +33,18 @@ PROMETHEUS_HINT = "install Debian's prometheus package with `make system-deps`"
 
 
 def register_models(settings: KafkaSettings, repository: Path) -> None:
-    """Publish the card of every version in ``repository`` (the one the stack's Triton host serves)."""
-    from model.registry import register_repository
+    """Publish the card of every version in ``repository`` (the one the stack's Triton host serves); a version whose
+    card cannot be made is left out with a warning (the taggers hold its tags to TAGSTREAM_REVIEW_THRESHOLD)."""
+    from model.registry import RegistryError, model_card, publish, versions
 
-    cards = register_repository(settings, repository)
+    cards = []
+    for version in versions(repository):
+        try:
+            cards.append(model_card(repository, version))
+        except RegistryError as e:
+            log.warning("version %d not registered: %s", version, e)
+    if cards:
+        publish(settings, cards)
     log.info("registered model versions %s", ", ".join(c.model.version for c in cards) or "none")
 
 

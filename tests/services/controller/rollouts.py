@@ -32,7 +32,7 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from contracts import RolloutArm, TagPrediction, Topics
-from model.drill import drill_candidate
+from model.drill import copy_candidate, drill_candidate
 from model.tritonconfig import DEFAULT_REPOSITORY
 from modelspec.tensors import MODEL_NAME
 from rollout.audit import AuditLog
@@ -59,7 +59,7 @@ def repository(folder: Path) -> Path:
     repo = folder / "repository"
     shutil.copytree(DEFAULT_REPOSITORY, repo)
     drill_candidate(repo, version=int(FABRIC_DRILL), attribute="fabric")
-    shutil.copytree(repo / MODEL_NAME / "1", repo / MODEL_NAME / HONEST)
+    copy_candidate(repo, version=int(HONEST), source=1)
     drill_candidate(repo, version=int(EVERY_HEAD_DRILL), source=1)
     return repo
 
