@@ -25,6 +25,7 @@ from contracts.review import ReviewItem, ReviewKind
 from contracts.reviewprogress import ReviewProgress, progress_key
 from contracts.rollout import (
     ARM_HEADER,
+    FAILED_VERSION_HEADER,
     RolloutReason,
     RolloutSpec,
     RolloutStage,
@@ -61,6 +62,7 @@ from contracts.topics import Topic, Topics
 
 __all__ = [
     "ARM_HEADER",
+    "FAILED_VERSION_HEADER",
     "PIXEL_FEATURES",
     "QUANTILE_LEVELS",
     "REPLAY_HEADER",

@@ -64,6 +64,9 @@ class RolloutReason(StrEnum):
 #: Kafka header a tagger sets on a dead letter of an event it had already routed: the arm (``RolloutArm`` value)
 #: whose version failed it. Dead letters without it failed before routing (bad input), on no arm in particular.
 ARM_HEADER = "tagstream-rollout-arm"
+#: Kafka header on a published tag that stable made because the candidate it was routed to kept failing while stable
+#: answered: the candidate's version. The rollout counts the event as one the candidate failed.
+FAILED_VERSION_HEADER = "tagstream-rollout-failed-version"
 
 
 class TritonAddressing(StrEnum):

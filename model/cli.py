@@ -334,19 +334,28 @@ def drill_candidate_command(
     overwrite: bool = typer.Option(False, help="replace the version if it exists"),
     copy: bool = typer.Option(False, "--copy", help="write an unchanged copy instead: a candidate that must pass "
                                                     "every guardrail (to rehearse a rollout that goes to full)"),
+    failing: bool = typer.Option(False, "--failing", help="write a copy that loads but fails every inference call "
+                                                          "(the taggers tag its events by stable meanwhile)"),
 ) -> None:
     """Write a deliberately bad candidate for a game day: a copy of a served version whose classes are shuffled in
     every head (or in one attribute's head). Roll it out and watch the guardrails roll it back. With --copy, a good
-    one: the source version unchanged under the new number."""
-    from model.drill import copy_candidate, drill_candidate
+    one: the source version unchanged under the new number; with --failing, one that loads and then fails every
+    call."""
+    from model.drill import copy_candidate, drill_candidate, failing_candidate
     from model.tritonconfig import DEFAULT_REPOSITORY
 
     repository = out or DEFAULT_REPOSITORY
+    if copy and failing:
+        raise typer.BadParameter("choose one of --copy and --failing", param_hint="--failing")
+    if (copy or failing) and attribute is not None:
+        raise typer.BadParameter("--copy and --failing change no head; leave out --attribute",
+                                 param_hint="--copy" if copy else "--failing")
     if copy:
-        if attribute is not None:
-            raise typer.BadParameter("--copy writes an unchanged copy; leave out --attribute", param_hint="--copy")
         target = copy_candidate(repository, version=version, source=source, overwrite=overwrite)
         what = "an unchanged copy"
+    elif failing:
+        target = failing_candidate(repository, version=version, source=source, overwrite=overwrite)
+        what = "fails every inference call"
     else:
         target = drill_candidate(repository, version=version, attribute=attribute, source=source, seed=seed,
                                  overwrite=overwrite)

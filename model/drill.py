@@ -110,6 +110,37 @@ def drill_candidate(repository: Path, *, version: int, attribute: str | None = N
     return target
 
 
+def failing_candidate(repository: Path, *, version: int, source: int | None = None, overwrite: bool = False) -> Path:
+    """Write version ``version``: version ``source`` with a step in front of the network that fails at run time (a
+    gather past the image's last row), so Triton loads it and every inference call to it fails. The candidate a
+    rollout must survive without stalling the taggers: they tag its events by stable and count them as its
+    failures, and the error-rate guardrail rolls it back."""
+
+    def build(source_dir: Path, staging: Path, source: int) -> None:
+        model = onnx.load(str(source_dir / ONNX_FILE))
+        break_at_run_time(model)
+        onnx.save(model, str(staging / ONNX_FILE))
+        _write_profile(source_dir / PROFILE_FILE, staging / PROFILE_FILE, version,
+                       f"drill: version {source}'s profile, not re-measured (fails at run time)")
+
+    target = _write_version(repository, version=version, source=source, overwrite=overwrite, build=build)
+    log.info("wrote failing candidate %s", target)
+    return target
+
+
+def break_at_run_time(model: onnx.ModelProto) -> None:
+    """Route the input through a Gather whose last row index is out of range: valid to load, failing every run."""
+    graph = model.graph
+    name = graph.input[0].name
+    rows = INPUT_SHAPE[0]
+    indices = numpy_helper.from_array(np.array([*range(rows - 1), rows + 1000], dtype=np.int64), "drill_rows")
+    graph.initializer.append(indices)
+    gathered = f"{name}_drill"
+    for node in graph.node:
+        node.input[:] = [gathered if i == name else i for i in node.input]
+    graph.node.insert(0, onnx.helper.make_node("Gather", [name, "drill_rows"], [gathered], axis=1, name="drill"))
+
+
 def copy_candidate(repository: Path, *, version: int, source: int | None = None, overwrite: bool = False) -> Path:
     """Write version ``version``: version ``source`` (default: the newest below it) unchanged, its profile and
     review thresholds included. A candidate that must pass every guardrail: for demos and for game days that

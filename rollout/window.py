@@ -38,6 +38,8 @@ class TagRecord:
     inference_ms: float
     labels: Mapping[str, str]
     features: Mapping[str, float] = field(default_factory=dict)
+    #: the candidate version this event was routed to, which kept failing, so the version above tagged it instead
+    failed_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,9 @@ class Window:
         if tag.time < self.start or stats is None or f"{tag.version}/{tag.event_id}" in self._seen:
             return
         self._seen.put(f"{tag.version}/{tag.event_id}", None)
+        failed = self._versions.get(tag.failed_version)
+        if failed is not None and tag.failed_version != tag.version:
+            failed.errors += 1
         stats.tags += 1
         stats.reviews += tag.needs_review
         stats.latencies.append(tag.inference_ms)

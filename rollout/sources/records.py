@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from contracts import ARM_HEADER, DeadLetter, LabelFeedback, RolloutArm, TagPrediction, Topics
+from contracts import ARM_HEADER, FAILED_VERSION_HEADER, DeadLetter, LabelFeedback, RolloutArm, TagPrediction, Topics
 from contracts.profile import PIXEL_FEATURES
 from rollout.window import DeadLetterRecord, LabelRecord, Record, TagRecord
 
@@ -20,23 +20,31 @@ log = logging.getLogger(__name__)
 TOPICS = (Topics.TAGS.name, Topics.TAGS_SHADOW.name, Topics.DEAD_LETTERS.name, Topics.LABELS.name)
 
 
-def tag_record(tag: TagPrediction, *, shadow_topic: bool) -> TagRecord:
+def tag_record(tag: TagPrediction, *, shadow_topic: bool, failed_version: str = "") -> TagRecord:
     features = tag.features.model_dump()
     return TagRecord(time=tag.timings.tagged_at.timestamp(), event_id=tag.event_id, product_id=tag.product_id,
                      version=tag.model.version, arm=tag.rollout.arm, shadow_topic=shadow_topic,
                      needs_review=bool(tag.needs_review), inference_ms=tag.timings.inference_ms,
                      labels={name: attribute.label for name, attribute in tag.attributes.items()},
-                     features={name: float(features[name]) for name in PIXEL_FEATURES})
+                     features={name: float(features[name]) for name in PIXEL_FEATURES}, failed_version=failed_version)
+
+
+def _header(headers: list[tuple[str, bytes]] | None, name: str) -> str | None:
+    for key, value in headers or []:
+        if key == name:
+            try:
+                return value.decode()
+            except UnicodeDecodeError:
+                return None
+    return None
 
 
 def _arm(headers: list[tuple[str, bytes]] | None) -> RolloutArm | None:
-    for key, value in headers or []:
-        if key == ARM_HEADER:
-            try:
-                return RolloutArm(value.decode())
-            except ValueError:
-                return None
-    return None
+    value = _header(headers, ARM_HEADER)
+    try:
+        return RolloutArm(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def parse(topic: str, value: bytes | None, headers: list[tuple[str, bytes]] | None, *, model: str) -> Record | None:
@@ -46,7 +54,10 @@ def parse(topic: str, value: bytes | None, headers: list[tuple[str, bytes]] | No
     try:
         if topic in (Topics.TAGS.name, Topics.TAGS_SHADOW.name):
             tag = TagPrediction.model_validate_json(value)
-            return tag_record(tag, shadow_topic=topic == Topics.TAGS_SHADOW.name) if tag.model.name == model else None
+            if tag.model.name != model:
+                return None
+            return tag_record(tag, shadow_topic=topic == Topics.TAGS_SHADOW.name,
+                              failed_version=_header(headers, FAILED_VERSION_HEADER) or "")
         if topic == Topics.DEAD_LETTERS.name:
             letter = DeadLetter.model_validate_json(value)
             return DeadLetterRecord(time=letter.time.timestamp(), arm=_arm(headers))

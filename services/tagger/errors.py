@@ -24,3 +24,10 @@ class VersionRetired(TagstreamError):
     back, or replaced by the candidate): its events are routed again instead of waiting for it."""
 
     code = "version_retired"
+
+
+class CandidateFailing(TagstreamError):
+    """Calls to a rollout's candidate version keep failing while Triton serves stable: the candidate's fault, not an
+    outage. Its events are tagged by stable instead, each counted as one the candidate failed."""
+
+    code = "candidate_failing"

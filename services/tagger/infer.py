@@ -17,6 +17,13 @@ state it started with; the controller keeps an old version loaded for a grace pe
 completed rollout for that. If a call to a version fails and the state in force no longer routes to that version
 at all (the grace ran out during an outage, say), waiting would never end: those events are routed again under
 the state in force, and logged.
+
+**A candidate that keeps failing.** A call for a rollout's candidate that fails ``candidate_attempts`` times in a
+row while Triton serves stable is the candidate's fault, not an outage: waiting would hold every event of the
+tagger behind it. The batch's events routed to the candidate are tagged by stable instead (a shadow copy is
+dropped), as are those of the next ``candidate_pause_s`` without trying it again, and their tags carry the candidate's version in the ``tagstream-rollout-failed-version`` header, which
+the rollout's error-rate guardrail counts as failures of the candidate. When stable does not answer either, it
+is an outage, and everything waits.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from contracts import ModelRef, RolloutArm, triton_target
 from modelspec.preprocess import stack
 from services.tagger import metrics, policy
 from services.tagger.batcher import MicroBatcher
-from services.tagger.errors import InferenceUnavailable, VersionRetired
+from services.tagger.errors import CandidateFailing, InferenceUnavailable, VersionRetired
 from services.tagger.inference import TritonTagger
 from services.tagger.policy import Action, Stage
 from services.tagger.postprocess import to_tags
@@ -65,6 +72,7 @@ class InferStage:
         self._stop = threading.Event()
         self._wait = wait or self._stop.wait
         self._router = router
+        self._failing: dict[tuple[str, str], float] = {}  # candidate target -> until when its events go to stable
         self._models: dict[tuple[str, str], ModelRef] = {}
         self._last_outage_log = 0.0
         self._workers = [threading.Thread(target=self._run, name=f"infer-{i}", daemon=True)
@@ -99,12 +107,17 @@ class InferStage:
                 groups.setdefault(target, []).append(i)
         answers: list[dict[ModelCall, Answer]] = [{} for _ in batch]
         for (model, version), rows in groups.items():
+            if time.monotonic() < self._failing.get((model, version), 0.0):  # a candidate failing moments ago
+                return self.infer(self._fallback(batch, model, version))
             images = stack([batch[i].image for i in rows])
             arms = {call.arm for i in rows for call in batch[i].valid.route.calls if call.target == (model, version)}
             try:
                 called = self._call(model, version, images, arms)
             except VersionRetired:
                 return self.infer(self._reroute(batch, model, version))
+            except CandidateFailing:
+                self._failing[(model, version)] = time.monotonic() + self.settings.candidate_pause_s
+                return self.infer(self._fallback(batch, model, version))
             if called is None:
                 return False
             outputs, ref, elapsed_ms = called
@@ -129,6 +142,7 @@ class InferStage:
         ``VersionRetired`` when the call failed and the state in force routes nothing to this version any more."""
         backoff = FIRST_BACKOFF_S
         name, number = self.address(model, version)
+        failures = 0
         while not self._stop.is_set():
             start = time.perf_counter()
             try:
@@ -144,6 +158,12 @@ class InferStage:
                     log.warning("version %s of %s failed (%s) and rollout revision %d routes nothing to it any "
                                 "more: its events are routed again", version, model, e, self._router.revision)
                     raise VersionRetired(f"version {version} of {model} failed and is retired: {e}") from e
+                failures += 1
+                if self._candidate_failing(model, version, arms, failures):
+                    log.warning("candidate version %s of %s failed %d calls in a row (%s) while stable answers: its "
+                                "events of this batch go to stable, counted as failed by the candidate",
+                                version, model, failures, e)
+                    raise CandidateFailing(f"candidate version {version} of {model} keeps failing: {e}") from e
                 self._outage(e)
                 self._wait(policy.retry_wait(e, backoff))
                 backoff = min(backoff * 2, self.settings.triton_backoff_max_s)
@@ -159,6 +179,34 @@ class InferStage:
             metrics.BATCH_SIZE.observe(images.shape[0])
             return outputs, ref, elapsed * 1000
         return None
+
+    def _candidate_failing(self, model: str, version: str, arms: Iterable[RolloutArm], failures: int) -> bool:
+        """A call for a rollout's candidate (no stable arm) failed ``candidate_attempts`` times and stable answers:
+        the candidate's fault, not an outage (then stable fails too, and everything waits)."""
+        arms = set(arms)
+        if self._router is None or not arms or RolloutArm.STABLE in arms:
+            return False
+        if failures < self.settings.candidate_attempts:
+            return False
+        stable = self._router.stable(model)
+        return stable.version != version and self.triton.ready(*self.address(model, stable.version))
+
+    def _fallback(self, batch: list[Loaded], model: str, version: str) -> list[Loaded]:
+        """``batch`` with the failing candidate ``version`` of ``model`` taken out of every route: its shadow calls
+        dropped, the events it was to publish tagged by stable (``Route.failed_version`` says so on the tag)."""
+        if self._router is None:
+            return batch
+        stable = self._router.stable(model)
+        out = []
+        for item in batch:
+            route = item.valid.route
+            if any(call.target == (model, version) for call in route.calls):
+                route = route.without((model, version), stable)
+                if route.failed_version:
+                    metrics.CANDIDATE_FALLBACKS.inc()
+                item = replace(item, valid=replace(item.valid, route=route))
+            out.append(item)
+        return out
 
     def _reroute(self, batch: list[Loaded], model: str, version: str) -> list[Loaded]:
         """``batch`` with every item whose route names ``version`` of ``model`` routed again under the state in

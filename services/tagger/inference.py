@@ -27,9 +27,11 @@ class TritonTagger:
         self._client = grpcclient.InferenceServerClient(url=url)
         self._outputs = [grpcclient.InferRequestedOutput(name) for name in OUTPUT_NAMES]
 
-    def ready(self) -> bool:
+    def ready(self, model: str | None = None, version: str | None = None) -> bool:
+        """Whether Triton serves ``model`` at ``version`` (default: this client's) right now."""
+        model, version = model or self.model, self.version if version is None else version
         try:
-            return bool(self._client.is_model_ready(self.model, self.version))
+            return bool(self._client.is_model_ready(model, version))
         except InferenceServerException:
             return False
 

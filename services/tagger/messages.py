@@ -21,7 +21,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts import ARM_HEADER, CatalogEvent, DeadLetter, ErrorInfo, ReviewKind, RolloutArm, SourcePosition, Topics
+from contracts import (
+    ARM_HEADER,
+    FAILED_VERSION_HEADER,
+    CatalogEvent,
+    DeadLetter,
+    ErrorInfo,
+    ReviewKind,
+    RolloutArm,
+    SourcePosition,
+    Topics,
+)
 from modelspec.errors import InputError
 from services.tagger import wire
 from services.tagger.postprocess import Tagged
@@ -53,7 +63,9 @@ def tag_outputs(item: Inferred, *, audit: bool = False) -> list[Output]:
         if answer.call != valid.route.publish:
             outputs.append(Output(Topics.TAGS_SHADOW.name, key, wire.to_bytes(tag)))
             continue
-        outputs.append(Output(Topics.TAGS.name, key, wire.to_bytes(tag)))
+        failed = valid.route.failed_version
+        outputs.append(Output(Topics.TAGS.name, key, wire.to_bytes(tag),
+                              ((FAILED_VERSION_HEADER, failed.encode()),) if failed else ()))
         outputs.extend(Output(Topics.REVIEW.name, key, wire.to_bytes(review))
                        for review in review_items(tag, answer.tagged, event, audit=audit))
     return outputs

@@ -56,6 +56,9 @@ for _stage in RolloutStage:
 INFERENCE_BY_ARM = Histogram("tagstream_inference_by_arm_seconds",
                              "Triton call latency per batch, by the rollout arm it served", ["arm"],
                              buckets=_LATENCY_BUCKETS)
+CANDIDATE_FALLBACKS = Counter("tagstream_candidate_fallbacks_total",
+                              "Events routed to a rollout's candidate that stable tagged because the candidate kept "
+                              "failing while stable answered")
 TRITON_ERRORS_BY_ARM = Counter("tagstream_triton_errors_by_arm_total",
                                "Failed Triton calls (retried), by the rollout arm they were for", ["arm"])
 DEAD_LETTERS_BY_ARM = Counter("tagstream_dead_letters_by_arm_total",

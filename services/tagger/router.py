@@ -59,10 +59,20 @@ class Route:
     revision: int
     publish: ModelCall
     shadow: tuple[ModelCall, ...] = ()
+    #: the candidate version this event was routed to and that kept failing, so stable tagged it instead
+    failed_version: str = ""
 
     @property
     def calls(self) -> tuple[ModelCall, ...]:
         return self.publish, *self.shadow
+
+    def without(self, target: tuple[str, str], stable: ModelCall) -> Route:
+        """This route with a failing candidate ``target`` taken out: a shadow call of it dropped; a published call
+        of it replaced by ``stable`` (with no shadow copy, which would be stable's again), remembering the version."""
+        if self.publish.target != target:
+            return Route(self.revision, self.publish, tuple(c for c in self.shadow if c.target != target),
+                         self.failed_version)
+        return Route(self.revision, stable, (), failed_version=target[1])
 
 
 class Router:
@@ -119,6 +129,12 @@ class Router:
         if decided.shadow is None:
             return Route(decided.revision, publish)
         return Route(decided.revision, publish, (self._call(model, decided.shadow),))
+
+    def stable(self, model: str) -> ModelCall:
+        """The call that tags ``model``'s events by its stable version under the state in force."""
+        state = self.state
+        version = state.spec.stable_version if state is not None and state.spec.model == model else self._version
+        return ModelCall(model, version, RolloutArm.STABLE)
 
     def serves(self, model: str, version: str) -> bool:
         """Whether the state in force still routes any event to ``version`` of ``model`` (False once a rollout moved

@@ -37,6 +37,11 @@ class TaggerSettings(KafkaSettings):
                                                           "routed to stable until the state arrives")
     triton_timeout_s: float = Field(10.0, gt=0, description="deadline of one inference call")
     triton_backoff_max_s: float = Field(10.0, gt=0, description="longest wait between retries during an outage")
+    candidate_attempts: int = Field(3, ge=1, description="failed calls to a rollout's candidate version, while Triton "
+                                                         "serves stable, before the batch's events go to stable "
+                                                         "instead (each counted as one the candidate failed)")
+    candidate_pause_s: float = Field(10.0, gt=0, description="after that, how long the candidate's events go to "
+                                                             "stable without trying it, before it is tried again")
 
     batch_max_size: int = Field(32, ge=1, le=1024, description="most images in one Triton request")
     batch_max_wait_ms: float = Field(5.0, ge=0, description="longest a ready image waits for its batch to fill")

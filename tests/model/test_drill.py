@@ -79,3 +79,17 @@ def test_a_copy_refuses_an_attribute(repository: Path) -> None:
     said = " ".join(result.output.replace("│", " ").split())
     assert result.exit_code == 2 and "leave out --attribute" in said
     assert not (repository / MODEL_NAME / "2").exists()
+
+
+def test_a_failing_candidate_loads_with_the_serving_contract_and_fails_every_run(repository: Path) -> None:
+    result = CliRunner().invoke(app, ["model", "drill-candidate", "--version", "2", "--failing", "--out",
+                                      str(repository)])
+    assert result.exit_code == 0, result.output
+    session = onnx_session(repository / MODEL_NAME / "2" / ONNX_FILE)  # loads, with the contract's tensors
+    original = onnx_session(repository / MODEL_NAME / "1" / ONNX_FILE)
+    assert [(t.name, t.shape) for t in session.get_inputs() + session.get_outputs()] == [
+        (t.name, t.shape) for t in original.get_inputs() + original.get_outputs()]
+    images = np.zeros((3, *INPUT_SHAPE), dtype=np.uint8)
+    with pytest.raises(Exception, match="out of data bounds"):
+        onnx_predictor(session)(images)
+    assert model_card(repository, 2).model.version == "2"

@@ -145,3 +145,18 @@ def test_input_drift_is_the_share_of_features_whose_psi_passes_0_2(shift: dict[s
     assert figure.value == pytest.approx(drifted / len(reference.features))
     assert figure.note == ", ".join(shift)
     assert figure.samples == w.input_events > 100
+
+
+def test_a_tag_stable_made_for_a_failing_candidate_counts_as_the_candidates_failure_once() -> None:
+    w = window()
+    for i in range(40):
+        w.add(tag(f"s{i}", "1"))
+    for i in range(10):
+        w.add(tag(f"c{i}", "2"))
+    for i in range(30):  # the candidate kept failing: stable tagged these, the header naming version 2
+        fallback = TagRecord(**{**tag(f"f{i}", "1").__dict__, "failed_version": "2"})
+        w.add(fallback)
+        w.add(fallback)  # re-delivered: counted once
+    errors = w.reading(K.ERROR_RATE)[WHOLE]
+    assert errors.candidate == pytest.approx(30 / 40) and errors.stable == 0.0 and errors.samples == 40
+    assert errors.value is not None and errors.value > 0.5

@@ -32,7 +32,7 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from contracts import RolloutArm, TagPrediction, Topics
-from model.drill import copy_candidate, drill_candidate
+from model.drill import copy_candidate, drill_candidate, failing_candidate
 from model.tritonconfig import DEFAULT_REPOSITORY
 from modelspec.tensors import MODEL_NAME
 from rollout.audit import AuditLog
@@ -47,7 +47,7 @@ from tools.stack.secrets import ROLLOUT_API_TOKEN, TRITON_CONTROL_KEY, secret, s
 from tools.traffic.produce import produce
 from tools.traffic.synthetic import GeneratedRecord, generate
 
-FABRIC_DRILL, HONEST, EVERY_HEAD_DRILL = "2", "3", "4"
+FABRIC_DRILL, HONEST, EVERY_HEAD_DRILL, FAILING = "2", "3", "4", "5"
 #: Events per second the proofs send: what the quick plan's bakes are sized for.
 RATE = 100.0
 _seeds = itertools.count(1000)
@@ -55,12 +55,13 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def repository(folder: Path) -> Path:
-    """A copy of the committed repository with the three candidates above."""
+    """A copy of the committed repository with the four candidates above."""
     repo = folder / "repository"
     shutil.copytree(DEFAULT_REPOSITORY, repo)
     drill_candidate(repo, version=int(FABRIC_DRILL), attribute="fabric")
     copy_candidate(repo, version=int(HONEST), source=1)
     drill_candidate(repo, version=int(EVERY_HEAD_DRILL), source=1)
+    failing_candidate(repo, version=int(FAILING), source=1)
     return repo
 
 

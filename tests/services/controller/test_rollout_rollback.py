@@ -3,6 +3,8 @@
 - every head scrambled (``drill-candidate --version 4``): rolled back during canary, within the failure limit;
   afterwards every new event is tagged by stable;
 - the fabric head only (``--attribute fabric``): caught by the fabric guardrail, and by no other attribute's;
+- a candidate that loads and fails every call (``--failing``): no tagger stalls; stable tags its events, which
+  count as its failures, and the error-rate guardrail rolls it back;
 - mutating API calls without the token: 401, and nothing changes.
 
 Every valid event of the traffic is on catalog.tags once when deduplicated by event id, none missing.
@@ -24,6 +26,7 @@ from rollout.guardrails import MeasurementPhase
 from tests.services.controller.rollouts import (
     EVERY_HEAD_DRILL,
     FABRIC_DRILL,
+    FAILING,
     HONEST,
     TagReader,
     Traffic,
@@ -115,6 +118,24 @@ def test_a_candidate_worse_on_one_attribute_only_is_caught_by_that_attributes_gu
     assert all(f["phase"] == "passed" for f in passed)  # the other heads agree with stable
     published = reader.until_tagged(set(traffic.sent))
     assert_each_tagged_once(published, set(traffic.sent))
+
+
+def test_a_candidate_failing_every_call_is_rolled_back_by_the_error_rate_and_stable_tags_its_events(
+        idle: LocalStack, tmp_path: Path) -> None:
+    reader = TagReader(idle)
+    with Traffic(idle) as traffic:
+        time.sleep(1)
+        assert cli("start", "--candidate", FAILING, "--plan", str(plan_file(tmp_path, from_step="canary-10"))
+                   ).exit_code == 0
+        done = wait_for(lambda v: v["state"]["status"]["stage"] == "rolled_back", timeout_s=60)
+        wait_taggers_route_by(idle, done["state"]["status"]["revision"])
+    assert done["state"]["status"]["reason"] == "GuardrailBreached"
+    failed = [f for f in history()[-1]["figures"] if f["phase"] == "failed"]
+    assert {f["guardrail"] for f in failed} == {"error_rate"}, failed
+    assert all(f["candidate"] == 1.0 for f in failed)  # every event routed to it failed
+    published = reader.until_tagged(set(traffic.sent))
+    assert_each_tagged_once(published, set(traffic.sent))
+    assert {t.model.version for t in published.of(set(traffic.sent))} == {"1"}  # stable tagged them all
 
 
 def test_changes_without_the_token_are_refused_with_401_and_change_nothing(idle: LocalStack) -> None:

@@ -153,22 +153,26 @@ class FakeTriton:
     """Answers like the served model: calibrated probabilities per head and an ``ood_score`` of shape (N, 1).
 
     ``confident``: every head puts 0.97 on one class (else a uniform guess); ``ood``: the score of each image;
-    ``failures``: the first calls raise ``InferenceUnavailable`` asking to wait ``retry_after_s``.
+    ``failures``: the first calls raise ``InferenceUnavailable`` asking to wait ``retry_after_s``; ``failing``:
+    every call to these versions raises it; ``serving``: what ``ready`` says.
     """
 
     model = "catalog_tagger"
     url = "fake:8001"
 
     def __init__(self, failures: int = 0, *, confident: bool = False,
-                 ood: Callable[[np.ndarray], float] = lambda _: 0.3, retry_after_s: float | None = None) -> None:
+                 ood: Callable[[np.ndarray], float] = lambda _: 0.3, retry_after_s: float | None = None,
+                 failing: frozenset[str] = frozenset()) -> None:
         self.failures = failures
+        self.failing = failing
+        self.serving = True
         self.confident = confident
         self.ood = ood
         self.retry_after_s = retry_after_s
         self.calls: list[tuple[str, str, int]] = []  # model, version, images
 
-    def ready(self) -> bool:
-        return True
+    def ready(self, model: str | None = None, version: str | None = None) -> bool:
+        return self.serving and (version or "") not in self.failing
 
     def served_version(self, model: str | None = None, version: str | None = None) -> str:
         return version or "1"
@@ -178,6 +182,8 @@ class FakeTriton:
         self.calls.append((model or self.model, version or "", images.shape[0]))
         if len(self.calls) <= self.failures:
             raise InferenceUnavailable("Triton is down", retry_after_s=self.retry_after_s)
+        if (version or "") in self.failing:
+            raise InferenceUnavailable(f"version {version} fails")
         n = images.shape[0]
         outputs = {}
         for a in ATTRIBUTES:

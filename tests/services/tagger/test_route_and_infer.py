@@ -139,3 +139,72 @@ def test_a_failed_call_is_retried_after_the_wait_the_error_asks_for(retry_after_
     assert recorded == waits
     assert len(inferred) == 1 and len(triton.calls) == 4
     assert not stage.triton_down.is_set()
+
+
+def _routed_stage(triton: FakeTriton, stage_kind: RolloutStage,
+                  waits: list[float] | None = None) -> tuple[InferStage, list[Inferred], Router]:
+    router = Router("catalog_tagger", "")
+    state = _state(4)
+    router.update(state.model_copy(update={"status": state.status.model_copy(update={"stage": stage_kind})}))
+    inferred: list[Inferred] = []
+    stages: list[InferStage] = []
+
+    def wait(seconds: float) -> bool:
+        if waits is not None:
+            waits.append(seconds)
+            if len(waits) > 20:  # an outage that never ends: the test stops the stage here
+                stages[0]._stop.set()  # what stop() sets (no worker threads run here)
+        return False
+
+    stage = InferStage(triton, MicroBatcher(max_size=8, max_wait_s=0.001, capacity=8), SETTINGS,  # type: ignore[arg-type]
+                       owns=lambda _: True, on_inferred=inferred.append, on_fatal=pytest.fail, wait=wait,
+                       router=router)
+    stages.append(stage)
+    return stage, inferred, router
+
+
+def test_a_candidate_that_keeps_failing_while_stable_answers_has_its_events_tagged_by_stable():
+    triton = FakeTriton(confident=True, failing=frozenset({"2"}))
+    stage, inferred, _ = _routed_stage(triton, RolloutStage.CANARY)
+    compared = Route(4, CANDIDATE, (STABLE,))  # a canary event stable tags too, for the comparison
+    batch = [_loaded(0, Route(4, STABLE)), _loaded(1, Route(4, CANDIDATE)), _loaded(2, compared)]
+    assert stage.infer(batch)
+    assert [c for c in triton.calls if c[1] == "2"] == [("catalog_tagger_v2", "2", 2)] * SETTINGS.candidate_attempts
+    answers = {item.loaded.valid.event.id: ([(a.arm, a.model.version) for a in item.answers],
+                                           item.loaded.valid.route.failed_version) for item in inferred}
+    assert answers == {"e-0": ([(RolloutArm.STABLE, "1")], ""), "e-1": ([(RolloutArm.STABLE, "1")], "2"),
+                       "e-2": ([(RolloutArm.STABLE, "1")], "2")}
+    assert not stage.triton_down.is_set()
+    tags = [o for o in messages.tag_outputs(inferred[1]) if o.topic == Topics.TAGS.name]
+    assert [o.headers for o in tags] == [(("tagstream-rollout-failed-version", b"2"),)]
+    assert messages.tag_outputs(inferred[0])[0].headers == ()
+    before = len(triton.calls)
+    assert stage.infer([_loaded(3, Route(4, CANDIDATE))])  # within candidate_pause_s: not tried again
+    assert [c[1] for c in triton.calls[before:]] == ["1"] and inferred[-1].loaded.valid.route.failed_version == "2"
+
+
+def test_a_failing_shadow_candidate_is_dropped_and_stables_tag_is_published_unmarked():
+    triton = FakeTriton(failing=frozenset({"2"}))
+    stage, inferred, _ = _routed_stage(triton, RolloutStage.SHADOW)
+    assert stage.infer([_loaded(0, Route(4, STABLE, (SHADOW,)))])
+    [item] = inferred
+    assert [(a.arm, a.model.version) for a in item.answers] == [(RolloutArm.STABLE, "1")]
+    assert item.loaded.valid.route == Route(4, STABLE)
+
+
+def test_when_stable_does_not_answer_either_it_is_an_outage_and_the_candidates_events_wait():
+    triton = FakeTriton(failing=frozenset({"2"}))
+    triton.serving = False  # nothing is ready: an outage, not the candidate's fault
+    waits: list[float] = []
+    stage, inferred, _ = _routed_stage(triton, RolloutStage.CANARY, waits)
+    assert not stage.infer([_loaded(1, Route(4, CANDIDATE))])  # still waiting when the test stops it
+    assert inferred == [] and len(waits) > SETTINGS.candidate_attempts and stage.triton_down.is_set()
+    assert {c[1] for c in triton.calls} == {"2"}
+
+
+def test_a_failing_version_routed_as_stable_is_never_bypassed():
+    triton = FakeTriton(failing=frozenset({"1"}))
+    waits: list[float] = []
+    stage, inferred, _ = _routed_stage(triton, RolloutStage.CANARY, waits)
+    assert not stage.infer([_loaded(0, Route(4, STABLE))])
+    assert inferred == [] and len(waits) > SETTINGS.candidate_attempts
