@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from contracts import RolloutPlan
@@ -44,6 +45,18 @@ def load_plan(name_or_path: str | Path = DEFAULT_PLAN) -> RolloutPlan:
         raise PlanError(f"cannot read plan {path}: {e.strerror}", field="plan",
                         hint=f"give a YAML file, or one of the shipped plans: {', '.join(shipped_plans())}") from e
     return parse_plan(text, source=str(path))
+
+
+def plan_from_step(name_or_path: str | Path, step: str) -> str:
+    """A plan's YAML with the stages before ``step`` left out (its guardrails and analysis kept), named
+    ``<name>-from-<step>``: for drills, proofs and benchmarks that start at a later stage."""
+    plan = yaml.safe_load(plan_path(name_or_path).read_text())
+    names = [stage["name"] for stage in plan["stages"]]
+    if step not in names:
+        raise PlanError(f"the plan has no stage {step!r}; its stages are {', '.join(names)}", field="stages")
+    plan["stages"] = plan["stages"][names.index(step):]
+    plan["name"] = f"{plan['name']}-from-{step}"
+    return str(yaml.safe_dump(plan, sort_keys=False))
 
 
 def parse_plan(text: str, *, source: str = "plan") -> RolloutPlan:

@@ -7,17 +7,21 @@ import json
 
 import pytest
 
-from rollout.plan import load_plan, parse_plan
-from tools.bench.rollout import FIRST_STEP, canary_first_plan, run
+from rollout.errors import PlanError
+from rollout.plan import load_plan, parse_plan, plan_from_step
+from tools.bench.rollout import FIRST_STEP, run
 
 
-def test_the_bench_plan_is_the_quick_plan_from_its_first_canary_step() -> None:
+def test_a_plan_from_a_later_step_keeps_the_guardrails_and_the_stages_from_there() -> None:
     quick = load_plan("quick")
-    bench = parse_plan(canary_first_plan(), source="bench plan")
+    bench = parse_plan(plan_from_step("quick", FIRST_STEP), source="bench plan")
     names = [stage.name for stage in quick.stages]
     assert [stage.name for stage in bench.stages] == names[names.index(FIRST_STEP):]
     assert bench.stages[0].name == FIRST_STEP and len(bench.stages) < len(quick.stages)
     assert bench.guardrails == quick.guardrails and bench.analysis == quick.analysis
+    assert bench.name == f"quick-from-{FIRST_STEP}"
+    with pytest.raises(PlanError, match="no stage 'canary-99'"):
+        plan_from_step("quick", "canary-99")
 
 
 @pytest.mark.integration

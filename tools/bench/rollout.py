@@ -31,19 +31,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from model.drill import copy_candidate, drill_candidate
 from model.tritonconfig import DEFAULT_REPOSITORY
 from modelspec.tensors import MODEL_NAME
 from rollout.audit import AuditLog
-from rollout.client import RolloutClient, RolloutClientSettings
 from rollout.guardrails import MeasurementPhase
-from rollout.plan import load_plan, plan_path
+from rollout.plan import load_plan, plan_from_step, plan_path
 from tools.cli.scrape import Routing, routing
 from tools.stack import LocalStack
+from tools.stack.clients import rollout_client
 from tools.stack.ports import private_settings
-from tools.stack.secrets import ROLLOUT_API_TOKEN, secret_file
 from tools.traffic.produce import produce
 from tools.traffic.synthetic import generate
 
@@ -90,15 +87,6 @@ class RolloutFigures:
                            "rollback_to_stable_s": [round(v, 3) for v in self.rollback_to_stable]}}
 
 
-def canary_first_plan() -> str:
-    """The quick plan (its guardrails, analysis and later stages) from its first canary step on."""
-    plan = yaml.safe_load(plan_path("quick").read_text())
-    names = [stage["name"] for stage in plan["stages"]]
-    plan["stages"] = plan["stages"][names.index(FIRST_STEP):]
-    plan["name"] = f"quick-from-{FIRST_STEP}"
-    return str(yaml.safe_dump(plan, sort_keys=False))
-
-
 def repository(folder: Path) -> Path:
     repo = folder / "repository"
     shutil.copytree(DEFAULT_REPOSITORY, repo)
@@ -141,11 +129,9 @@ class _Bench:
     def __init__(self, stack: LocalStack) -> None:
         self.stack = stack
         settings = stack.settings
-        self.api = RolloutClient(RolloutClientSettings(
-            rollout_api_url=f"http://127.0.0.1:{settings.controller_port}", rollout_api_token=None,
-            rollout_api_token_file=secret_file(settings.secrets_dir, ROLLOUT_API_TOKEN)))
+        self.api = rollout_client(settings)
         self.urls = [f"{stack.tagger_metrics_url(i)}/metrics" for i in range(settings.taggers)]
-        self.plan = canary_first_plan()
+        self.plan = plan_from_step("quick", FIRST_STEP)
 
     def status(self) -> dict[str, Any]:
         return dict(self.api.get()["state"]["status"])

@@ -22,11 +22,11 @@ from rich.text import Text
 from model.drill import copy_candidate, drill_candidate
 from model.tritonconfig import DEFAULT_REPOSITORY
 from rollout.cli import render
-from rollout.client import ApiError, RolloutClient, RolloutClientSettings
+from rollout.client import ApiError
 from rollout.plan import plan_path
 from tools.monitoring.live import scrape
 from tools.stack import StackSettings
-from tools.stack.secrets import ROLLOUT_API_TOKEN, secret_file
+from tools.stack.clients import rollout_client
 from tools.stack.settings import LOOPBACK
 
 log = logging.getLogger(__name__)
@@ -58,9 +58,7 @@ class DemoRollout:
     """Start the rollout of version 2 after ``after_s`` seconds (unless stopped first); render its status."""
 
     def __init__(self, settings: StackSettings, *, after_s: float, actor: str = "tagstream demo") -> None:
-        self.client = RolloutClient(RolloutClientSettings(
-            rollout_api_url=f"http://{LOOPBACK}:{settings.controller_port}", rollout_api_token=None,
-            rollout_api_token_file=secret_file(settings.secrets_dir, ROLLOUT_API_TOKEN)))
+        self.client = rollout_client(settings)
         self.after_s, self.actor = after_s, actor
         self.note = (f"version {CANDIDATE_VERSION} will be rolled out with the {PLAN} plan after {after_s:.0f} s of "
                      "traffic")

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import SecretStr
 from typer.testing import CliRunner
@@ -37,7 +36,7 @@ from model.tritonconfig import DEFAULT_REPOSITORY
 from modelspec.tensors import MODEL_NAME
 from rollout.audit import AuditLog
 from rollout.guardrails import Round
-from rollout.plan import plan_path
+from rollout.plan import plan_from_step
 from rollout.serving import TritonRepository
 from tests.conftest import stack_settings
 from tools.cli.main import app
@@ -133,12 +132,8 @@ def rounds(stack: LocalStack, candidate: str, step_name: str) -> list[Round]:
 
 def plan_file(folder: Path, *, from_step: str) -> Path:
     """The quick plan (its guardrails and analysis) with the stages before ``from_step`` left out."""
-    plan = yaml.safe_load(plan_path("quick").read_text())
-    names = [s["name"] for s in plan["stages"]]
-    plan["stages"] = plan["stages"][names.index(from_step):]
-    plan["name"] = f"quick-from-{from_step}"
-    path = folder / f"{plan['name']}.yaml"
-    path.write_text(yaml.safe_dump(plan, sort_keys=False))
+    path = folder / f"quick-from-{from_step}.yaml"
+    path.write_text(plan_from_step("quick", from_step))
     return path
 
 
