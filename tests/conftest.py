@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests import readers
 from tools.stack import LocalStack, StackSettings
 from tools.stack.ports import private_settings
 
@@ -47,6 +48,13 @@ def _stacks(root: Path) -> Iterator[StackFactory]:
     finally:
         for stack in reversed(stacks):
             stack.stop()
+
+
+@pytest.fixture(autouse=True)
+def _close_readers() -> Iterator[None]:
+    """Close the topic readers a test opened (``tests/readers.py``)."""
+    yield
+    readers.close_all()
 
 
 @pytest.fixture

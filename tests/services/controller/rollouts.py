@@ -39,6 +39,7 @@ from rollout.guardrails import Round
 from rollout.plan import plan_from_step
 from rollout.serving import TritonRepository
 from tests.conftest import stack_settings
+from tests.readers import track
 from tools.cli.main import app
 from tools.cli.scrape import Routing, routing
 from tools.stack import LocalStack
@@ -221,8 +222,9 @@ class TagReader:
     """Reads both tag topics from the beginning, without a group, as far as they are written."""
 
     def __init__(self, stack: LocalStack) -> None:
-        self.consumer = KafkaConsumer(**stack.kafka_settings().kafka_client_kwargs(), group_id=None,
-                                      enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=50)
+        self.consumer = track(KafkaConsumer(**stack.kafka_settings().kafka_client_kwargs(), group_id=None,
+                                            enable_auto_commit=False, auto_offset_reset="earliest",
+                                            fetch_max_wait_ms=50))
         partitions = [TopicPartition(topic, p) for topic in (Topics.TAGS.name, Topics.TAGS_SHADOW.name)
                       for p in self.consumer.partitions_for_topic(topic) or ()]
         self.consumer.assign(partitions)

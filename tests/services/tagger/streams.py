@@ -11,6 +11,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from contracts import DeadLetter, ReviewItem, TagPrediction, Topics
 from runtime.settings import KafkaSettings
+from tests.readers import track
 
 
 @dataclass
@@ -33,8 +34,8 @@ class OutputReader:
     without a group."""
 
     def __init__(self, settings: KafkaSettings, *, review: bool = True) -> None:
-        self.consumer = KafkaConsumer(**settings.kafka_client_kwargs(), group_id=None, enable_auto_commit=False,
-                                      auto_offset_reset="earliest", consumer_timeout_ms=200)
+        self.consumer = track(KafkaConsumer(**settings.kafka_client_kwargs(), group_id=None, enable_auto_commit=False,
+                                            auto_offset_reset="earliest", consumer_timeout_ms=200))
         partitions = []
         topics = (Topics.TAGS.name, Topics.REVIEW.name, Topics.DEAD_LETTERS.name)
         for topic in topics if review else (Topics.TAGS.name, Topics.DEAD_LETTERS.name):
